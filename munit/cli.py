@@ -1,0 +1,109 @@
+"""The `munit` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from munit.config import ConfigError, load_config
+from munit.data.images import DataError
+from munit.methods import DIRECTIONS
+from munit.nets.vgg import VGGWeightsMissing
+from munit.training.checkpoint import CheckpointError
+from munit.training.loop import RunExistsError
+from munit.utils import pick_device
+
+USER_ERRORS = (ConfigError, DataError, CheckpointError, RunExistsError, VGGWeightsMissing, ValueError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except USER_ERRORS as e:
+        print(f"munit: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("munit: interrupted; the latest checkpoint is intact, continue with --resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="munit", description="Multimodal unsupervised image-to-image "
+                                     "translation (MUNIT) and its baselines.")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a model from a YAML config")
+    p.add_argument("--config", required=True, help="YAML config (see configs/)")
+    p.add_argument("--output", help="run directory (default: runs/<config name>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --output from its latest checkpoint")
+    p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: cuda if available, else cpu)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set max_iter=2000 --set gen.dim=32 (repeatable)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=_train)
+
+    p = sub.add_parser("translate", help="translate images with a trained model")
+    p.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
+    p.add_argument("--input", required=True, help="image file or folder of images")
+    p.add_argument("--output", required=True, help="folder for the translations")
+    p.add_argument("--direction", choices=DIRECTIONS, default="a2b", help="a2b (default) or b2a")
+    p.add_argument("--num-styles", type=_positive, default=10, help="random styles per input (default 10)")
+    p.add_argument("--style", help="reference image of the target domain whose style to copy")
+    p.add_argument("--seed", type=int, default=10, help="seed of the random styles (default 10)")
+    p.add_argument("--device", help="cpu, cuda, cuda:N or mps")
+    p.add_argument("--no-ema", action="store_true", help="use the trained generators, not their EMA")
+    p.set_defaults(run=_translate)
+
+    p = sub.add_parser("sample", help="write sample grids of a run on its test data")
+    p.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
+    p.add_argument("--output", help="folder for the grids (default: <run>/samples)")
+    p.add_argument("--num-inputs", type=_positive, default=8, help="test inputs per grid (default 8)")
+    p.add_argument("--num-styles", type=_positive, default=5, help="random styles per input (default 5)")
+    p.add_argument("--num-refs", type=_positive, default=4, help="reference images per grid (default 4)")
+    p.add_argument("--seed", type=int, default=10, help="seed of the random styles (default 10)")
+    p.add_argument("--device", help="cpu, cuda, cuda:N or mps")
+    p.set_defaults(run=_sample)
+    return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _train(args: argparse.Namespace) -> None:
+    from munit.training.loop import train
+
+    cfg = load_config(args.config, args.set)
+    output = Path(args.output) if args.output else Path("runs") / Path(args.config).stem
+    device = pick_device(args.device)
+    run = train(cfg, output, device, resume=args.resume, progress=not args.no_progress)
+    print(f"done: {run} (grids in {run / 'images' / 'index.html'}, checkpoints in {run / 'checkpoints'})")
+
+
+def _translate(args: argparse.Namespace) -> None:
+    from munit.inference import load_model, translate_files
+
+    model = load_model(args.checkpoint, pick_device(args.device), use_ema=not args.no_ema)
+    written = translate_files(model, args.input, args.output, args.direction, args.num_styles, args.style,
+                              args.seed)
+    print(f"wrote {len(written)} images to {args.output}")
+
+
+def _sample(args: argparse.Namespace) -> None:
+    from munit.inference import load_model, sample_grids
+
+    model = load_model(args.checkpoint, pick_device(args.device))
+    output = Path(args.output) if args.output else model.source.parent.parent / "samples"
+    for path in sample_grids(model, output, args.num_inputs, args.num_styles, args.num_refs, args.seed):
+        print(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

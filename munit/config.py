@@ -1,0 +1,296 @@
+"""The one config object: typed, validated at load time, read from YAML.
+
+Keys keep the meaning they have in NVlabs/MUNIT's `configs/*.yaml`; the keys munit adds are marked (munit).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from munit.nets.blocks import ACTIVATIONS, NORMS, PAD_TYPES
+
+METHODS = ("munit",)
+BUILTIN_PREFIX = "builtin:"
+
+
+class ConfigError(ValueError):
+    """A config key has a wrong name, type or value; the message names the key and what is allowed."""
+
+
+@dataclass
+class GenConfig:
+    dim: int = 64  # Channels of the first encoder conv; doubled at each downsampling.
+    style_dim: int = 8  # Length of the style code.
+    n_downsample: int = 2  # Downsamplings in the content encoder (and upsamplings in the decoder).
+    n_res: int = 4  # Residual blocks in the content encoder and in the decoder.
+    activ: str = "relu"
+    pad_type: str = "reflect"
+    mlp_dim: int = 256  # Width of the MLP that maps a style code to AdaIN parameters.
+
+
+@dataclass
+class DisConfig:
+    dim: int = 64
+    norm: str = "none"  # Norm of all but the first conv of each scale.
+    activ: str = "lrelu"
+    n_layer: int = 4  # Strided convs per scale.
+    gan_type: str = "lsgan"  # lsgan | nsgan
+    num_scales: int = 3
+    pad_type: str = "reflect"
+
+
+@dataclass
+class Config:
+    method: str = "munit"  # (munit) Which method's networks and losses to train.
+    seed: int = 0  # (munit) Seeds weights, style codes and data order; a run is reproducible on CPU.
+    # Logging.
+    image_save_iter: int = 10000  # Write a sample grid every this many iterations.
+    image_display_iter: int = 500  # Overwrite the "current" grid every this many iterations.
+    display_size: int = 16  # Inputs shown in a grid.
+    snapshot_save_iter: int = 10000  # Write a checkpoint every this many iterations.
+    log_iter: int = 10  # Log losses every this many iterations.
+    keep_last: int = 3  # (munit) Checkpoints kept; 0 keeps all.
+    # Optimisation.
+    max_iter: int = 1000000
+    batch_size: int = 1
+    weight_decay: float = 0.0001  # L2 penalty added to the gradient (Adam, not AdamW), as the reference.
+    beta1: float = 0.5
+    beta2: float = 0.999
+    init: str = "kaiming"  # Generator init; discriminators always use gaussian N(0, 0.02).
+    lr: float = 0.0001
+    lr_policy: str = "step"  # constant | step
+    step_size: int = 100000  # Iterations between lr decays (step policy).
+    gamma: float = 0.5  # lr factor per decay (step policy).
+    ema_beta: float = 0.0  # (munit) EMA decay of generator weights for sampling, e.g. 0.999; 0 is off.
+    # Loss weights.
+    gan_w: float = 1.0
+    recon_x_w: float = 10.0  # Image reconstruction.
+    recon_s_w: float = 1.0  # Style code reconstruction.
+    recon_c_w: float = 1.0  # Content code reconstruction.
+    recon_x_cyc_w: float = 0.0  # Explicit style-augmented cycle reconstruction.
+    vgg_w: float = 0.0  # Domain-invariant perceptual loss.
+    vgg_model_path: str | None = None  # VGG16 weights file or folder; see munit.losses.vgg.
+    # Networks.
+    gen: GenConfig = field(default_factory=GenConfig)
+    dis: DisConfig = field(default_factory=DisConfig)
+    # Data.
+    input_dim_a: int = 3  # Channels of domain A images: 1 (gray), 3 (RGB) or 4 (RGBA).
+    input_dim_b: int = 3
+    num_workers: int = 2
+    new_size: int | None = 256  # Shorter side after resizing.
+    new_size_a: int | None = None  # Per-domain override of new_size.
+    new_size_b: int | None = None
+    crop_image_height: int = 256
+    crop_image_width: int = 256
+    flip: bool = True  # (munit) Random horizontal flips in training.
+    data_root: str | None = None  # Folder with trainA/trainB/testA/testB, or "builtin:shapes".
+    data_folder_train_a: str | None = None  # List layout: image folder ...
+    data_list_train_a: str | None = None  # ... and a text file of paths relative to it.
+    data_folder_train_b: str | None = None
+    data_list_train_b: str | None = None
+    data_folder_test_a: str | None = None
+    data_list_test_a: str | None = None
+    data_folder_test_b: str | None = None
+    data_list_test_b: str | None = None
+    skip_bad_images: bool = False  # (munit) Skip unreadable images with a warning instead of stopping.
+    builtin_train_size: int = 10000  # (munit) Images per domain in the built-in training split.
+    builtin_test_size: int = 200  # (munit) Images per domain in the built-in test split.
+
+    def size_of(self, domain: str) -> int:
+        """Shorter side after resizing for domain 'a' or 'b'."""
+        own = self.new_size_a if domain == "a" else self.new_size_b
+        size = own if own is not None else self.new_size
+        return size if size is not None else min(self.crop_image_height, self.crop_image_width)
+
+    def input_dim(self, domain: str) -> int:
+        return self.input_dim_a if domain == "a" else self.input_dim_b
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+CHOICES = {
+    "method": METHODS,
+    "init": ("gaussian", "kaiming", "xavier", "orthogonal", "default"),
+    "lr_policy": ("constant", "step"),
+    "gen.activ": ACTIVATIONS,
+    "gen.pad_type": PAD_TYPES,
+    "dis.activ": ACTIVATIONS,
+    "dis.pad_type": PAD_TYPES,
+    "dis.norm": tuple(n for n in NORMS if n != "adain"),
+    "dis.gan_type": ("lsgan", "nsgan"),
+    "input_dim_a": (1, 3, 4),
+    "input_dim_b": (1, 3, 4),
+}
+NON_NEGATIVE = {"keep_last", "num_workers", "weight_decay", "ema_beta", "gan_w", "recon_x_w", "recon_s_w",
+                "recon_c_w", "recon_x_cyc_w", "vgg_w", "seed"}
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read a YAML config, apply `key=value` overrides (dotted keys for gen./dis.), validate."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
+    for item in overrides or []:
+        apply_override(raw, item)
+    return config_from_dict(raw, source=str(path))
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set gen.dim=32")
+    *parents, leaf = key.strip().split(".")
+    node = raw
+    for p in parents:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {item!r}: {p!r} is not a section")
+    node[leaf] = yaml.safe_load(value)
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
+    cfg = _build(Config, raw, source, prefix="")
+    _check(cfg, source)
+    return cfg
+
+
+def _build(cls: type, raw: dict[str, Any], source: str, prefix: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for key, value in raw.items():
+        name = f"{prefix}{key}"
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f"; did you mean {prefix}{close[0]!r}?" if close else ""
+            raise ConfigError(f"{source}: unknown key {name!r}{hint}")
+        kind = hints[key]
+        if dataclasses.is_dataclass(kind):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: {name!r} must be a section of keys, got {value!r}")
+            values[key] = _build(kind, value, source, prefix=f"{name}.")
+        else:
+            values[key] = _coerce(value, kind, source, name)
+    return cls(**values)
+
+
+def _coerce(value: Any, kind: Any, source: str, name: str) -> Any:
+    optional = isinstance(kind, types.UnionType) and type(None) in typing.get_args(kind)
+    if optional:
+        if value is None:
+            return None
+        kind = next(a for a in typing.get_args(kind) if a is not type(None))
+    if kind is bool and isinstance(value, bool):
+        return value
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind is float and not isinstance(value, bool):
+        try:
+            return float(value)  # YAML 1.1 reads 1e-4 as a string.
+        except (TypeError, ValueError):
+            pass
+    if kind is str and isinstance(value, str):
+        return value
+    expected = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[kind]
+    raise ConfigError(f"{source}: {name!r} must be {expected}{' or null' if optional else ''}, got {value!r}")
+
+
+def _check(cfg: Config, source: str) -> None:
+    def fail(key: str, value: Any, allowed: str) -> None:
+        raise ConfigError(f"{source}: {key!r} is {value!r}; {allowed}")
+
+    for key, allowed in CHOICES.items():
+        value = _get(cfg, key)
+        if value not in allowed:
+            close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
+            fail(key, value, f"expected one of {', '.join(map(str, allowed))}"
+                 + (f" (did you mean {close[0]!r}?)" if close else ""))
+    for key, value in _flat_items(cfg):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if key in NON_NEGATIVE or key in ("beta1", "beta2"):
+                if value < 0:
+                    fail(key, value, "expected a value >= 0")
+            elif key not in ("gen.n_downsample",) and value <= 0:
+                fail(key, value, "expected a value > 0")
+    if cfg.gen.n_downsample < 0:
+        fail("gen.n_downsample", cfg.gen.n_downsample, "expected a value >= 0")
+    for key in ("beta1", "beta2", "ema_beta"):
+        if not _get(cfg, key) < 1:
+            fail(key, _get(cfg, key), "expected a value < 1")
+    _check_sizes(cfg, fail)
+    _check_data(cfg, fail)
+
+
+def _check_sizes(cfg: Config, fail: Any) -> None:
+    multiple = 2 ** cfg.gen.n_downsample
+    for key in ("crop_image_height", "crop_image_width"):
+        value = _get(cfg, key)
+        if value % multiple:
+            fail(key, value, f"expected a multiple of 2**gen.n_downsample = {multiple} so that images round-trip")
+    for domain in "ab":
+        size = cfg.size_of(domain)
+        for key in ("crop_image_height", "crop_image_width"):
+            if _get(cfg, key) > size:
+                fail(key, _get(cfg, key), f"expected at most the resize size of domain {domain} ({size}); "
+                     "raise new_size or lower the crop")
+    smallest = min(cfg.crop_image_height, cfg.crop_image_width)
+    need = min_image_size(cfg)
+    if smallest < need:
+        fail("crop_image_height" if cfg.crop_image_height < need else "crop_image_width", smallest,
+             f"expected at least {need} px for the style encoder and a discriminator with "
+             f"n_layer={cfg.dis.n_layer}, num_scales={cfg.dis.num_scales}, pad_type={cfg.dis.pad_type}")
+
+
+def min_image_size(cfg: Config) -> int:
+    """Smallest image side the networks accept: each 4x4 stride-2 conv needs at least 2 px of input."""
+    style_min = 16  # Four stride-2 convs leave 2 px, the least a 4x4 conv with padding 1 takes.
+    dis_min = 2 ** cfg.dis.n_layer * 2 ** (cfg.dis.num_scales - 1)
+    return max(style_min, dis_min)
+
+
+def _check_data(cfg: Config, fail: Any) -> None:
+    if cfg.data_root is not None and cfg.data_root.startswith(BUILTIN_PREFIX):
+        from munit.data.builtin import BUILTIN_DATASETS
+
+        name = cfg.data_root[len(BUILTIN_PREFIX):]
+        if name not in BUILTIN_DATASETS:
+            fail("data_root", cfg.data_root, f"built-in data sets are {', '.join(BUILTIN_PREFIX + n for n in BUILTIN_DATASETS)}")
+
+
+def _get(cfg: Config, key: str) -> Any:
+    node: Any = cfg
+    for part in key.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def _flat_items(cfg: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    items = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            items += _flat_items(value, f"{prefix}{f.name}.")
+        else:
+            items.append((f"{prefix}{f.name}", value))
+    return items
+
+
+def save_config(cfg: Config, path: Path) -> None:
+    from munit.utils import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -1,0 +1,145 @@
+"""Image files to tensors: finding, opening, channel conversion, resize / crop / flip."""
+
+from __future__ import annotations
+
+import random
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torch.utils.data import Dataset
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm")
+MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+
+
+class DataError(ValueError):
+    """A data folder, list file or image cannot be used; the message names it."""
+
+
+def find_images(folder: str | Path) -> list[Path]:
+    """All images under `folder`, recursively, sorted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: image folder not found")
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    if not paths:
+        raise DataError(f"{folder}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)}, recursively)")
+    return paths
+
+
+def read_list(folder: str | Path, list_file: str | Path) -> list[Path]:
+    """The reference's list layout: one path per line, relative to `folder`."""
+    list_file = Path(list_file)
+    if not list_file.is_file():
+        raise DataError(f"{list_file}: list file not found")
+    names = [line.strip() for line in list_file.read_text().splitlines() if line.strip()]
+    if not names:
+        raise DataError(f"{list_file}: list file is empty")
+    return [Path(folder) / name for name in names]
+
+
+def open_image(path: str | Path, channels: int) -> Image.Image:
+    """Open an image and convert it to `channels` (1 gray, 3 RGB, 4 RGBA); DataError names a bad file."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return to_mode(img, channels)
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
+        raise DataError(f"{path}: cannot read image ({e})") from None
+
+
+def to_mode(img: Image.Image, channels: int) -> Image.Image:
+    img = ImageOps.exif_transpose(img) or img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit gray: scale, since convert("L") clips.
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    elif img.mode == "P":
+        img = img.convert("RGBA")
+    return img.convert(MODES[channels])
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """PIL image -> (C, H, W) float32 in [-1, 1]."""
+    arr = np.asarray(img, dtype=np.float32)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    return torch.from_numpy(arr.transpose(2, 0, 1).copy()).div_(127.5).sub_(1.0)
+
+
+def resize_shorter(img: Image.Image, size: int) -> Image.Image:
+    w, h = img.size
+    if min(w, h) == size:
+        return img
+    scale = size / min(w, h)
+    return img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
+
+
+def transform(img: Image.Image, size: int, crop: tuple[int, int], train: bool, flip: bool,
+              rng: random.Random | None) -> torch.Tensor:
+    """Training: flip, resize the shorter side, random crop. Test: resize, centre crop."""
+    if train and flip and rng.random() < 0.5:
+        img = img.transpose(Image.FLIP_LEFT_RIGHT)
+    img = resize_shorter(img, size)
+    w, h = img.size
+    ch, cw = crop
+    if train:
+        top, left = rng.randint(0, h - ch), rng.randint(0, w - cw)
+    else:
+        top, left = (h - ch) // 2, (w - cw) // 2
+    return to_tensor(img.crop((left, top, left + cw, top + ch)))
+
+
+class ImageDataset(Dataset):
+    """Images of one domain. Items are indices, or (index, seed) pairs whose seed fixes the augmentation."""
+
+    def __init__(self, size: int, crop: tuple[int, int], channels: int, train: bool, flip: bool = True,
+                 skip_bad_images: bool = False):
+        self.size, self.crop, self.channels = size, crop, channels
+        self.train, self.flip, self.skip_bad_images = train, flip, skip_bad_images
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def open(self, index: int) -> Image.Image:
+        raise NotImplementedError
+
+    def name(self, index: int) -> str:
+        return f"{index:06d}"
+
+    def __getitem__(self, item: int | tuple[int, int]) -> torch.Tensor:
+        index, seed = item if isinstance(item, tuple) else (item, index_seed(item))
+        rng = random.Random(seed)
+        for attempt in range(len(self)):
+            try:
+                img = self.open((index + attempt) % len(self))
+                break
+            except DataError as e:
+                if not self.skip_bad_images:
+                    raise
+                warnings.warn(f"skipping unreadable image: {e}", stacklevel=2)
+        else:
+            raise DataError("every image of this domain is unreadable")
+        return transform(img, self.size, self.crop, self.train, self.flip, rng)
+
+
+def index_seed(index: int) -> int:
+    return index * 2654435761 % 2 ** 32
+
+
+class FileDataset(ImageDataset):
+    def __init__(self, paths: list[Path], **kwargs):
+        super().__init__(**kwargs)
+        self.paths = paths
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def open(self, index: int) -> Image.Image:
+        return open_image(self.paths[index], self.channels)
+
+    def name(self, index: int) -> str:
+        return self.paths[index].stem

@@ -1,0 +1,129 @@
+"""Loading a trained run and translating images with it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from munit.config import Config, config_from_dict
+from munit.data.images import IMAGE_EXTENSIONS, DataError, find_images, open_image, to_tensor
+from munit.methods import Method, build_method
+from munit.training.checkpoint import load_checkpoint, load_networks, resolve_checkpoint
+from munit.visual import sample_grid, save_png, to_pil
+
+
+@dataclass
+class Model:
+    """A trained method ready to translate: its config, method and networks (EMA generators if any)."""
+
+    cfg: Config
+    method: Method
+    nets: nn.ModuleDict
+    source: Path
+    iteration: int
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.nets.parameters()).device
+
+
+def load_model(path: str | Path, device: torch.device | str = "cpu", use_ema: bool = True) -> Model:
+    """Load a run directory (its latest checkpoint) or a checkpoint file for inference."""
+    file = resolve_checkpoint(path)
+    state = load_checkpoint(file, map_location="cpu")
+    cfg = config_from_dict(state["config"], source=f"{file} (embedded config)")
+    cfg.vgg_w = 0.0  # The perceptual loss is for training only; inference needs no VGG weights.
+    method = build_method(cfg)
+    nets = method.build_networks()
+    load_networks(nets, state["nets"], file)
+    if use_ema and state.get("ema"):
+        load_networks(nn.ModuleDict({n: nets[n] for n in state["ema"]}), state["ema"], file)
+    nets.to(device).eval().requires_grad_(False)
+    return Model(cfg, method.to(torch.device(device)), nets, file, int(state["iteration"]))
+
+
+def prepare(path: Path, model: Model, domain: str) -> torch.Tensor:
+    """Open an image for the networks: the domain's channels, shorter side resized to the config's size,
+    both sides rounded to a multiple of 2**n_downsample. Returns (1, C, H, W) in [-1, 1]."""
+    img = open_image(path, model.cfg.input_dim(domain))
+    size = model.cfg.size_of(domain)
+    multiple = 2 ** model.cfg.gen.n_downsample
+    w, h = img.size
+    scale = size / min(w, h)
+    new = tuple(max(16, round(v * scale / multiple) * multiple) for v in (w, h))
+    if new != img.size:
+        img = img.resize(new, resample=3)  # Bicubic.
+    return to_tensor(img)[None]
+
+
+def input_paths(path: str | Path) -> list[Path]:
+    path = Path(path)
+    if path.is_dir():
+        return find_images(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such image file or folder")
+    if path.suffix.lower() not in IMAGE_EXTENSIONS:
+        raise DataError(f"{path}: not an image file (expected one of {', '.join(IMAGE_EXTENSIONS)})")
+    return [path]
+
+
+@torch.no_grad()
+def translate_files(model: Model, inputs: str | Path, output: str | Path, direction: str = "a2b",
+                    num_styles: int = 10, style_image: str | Path | None = None, seed: int = 10) -> list[Path]:
+    """Translate every input image; write `<stem>_style<j>.png` (random styles) or `<stem>_ref.png`
+    (the style of `style_image`) into `output`. Returns the written paths."""
+    src, tgt = direction[0], direction[2]
+    output = Path(output)
+    device = model.device
+    paths = input_paths(inputs)
+    written = []
+    generator = torch.Generator(device=device).manual_seed(seed)
+    style = None
+    if style_image is not None:
+        if not model.method.multimodal:
+            raise ValueError(f"--style: method {model.cfg.method!r} has no style codes")
+        ref = prepare(Path(style_image), model, tgt).to(device)
+        style = model.method.encode_style(model.nets, ref, tgt)
+    elif not model.method.multimodal:
+        num_styles = 1
+    for path in paths:
+        x = prepare(path, model, src).to(device)
+        if style is not None:
+            outputs = {"ref": model.method.translate(model.nets, x, direction, style)}
+        elif model.method.multimodal:
+            styles = model.method.random_styles(num_styles, device, generator)
+            outputs = {f"style{j:02d}": model.method.translate(model.nets, x, direction, styles[j:j + 1])
+                       for j in range(num_styles)}
+        else:
+            outputs = {"out": model.method.translate(model.nets, x, direction)}
+        for tag, y in outputs.items():
+            target = output / f"{path.stem}_{tag}.png"
+            save_png(to_pil(y[0]), target)
+            written.append(target)
+    return written
+
+
+@torch.no_grad()
+def sample_grids(model: Model, output: str | Path, num_inputs: int = 8, num_styles: int = 5, num_refs: int = 4,
+                 seed: int = 10) -> list[Path]:
+    """One grid per direction on the run's test data (see `munit.visual.sample_grid`)."""
+    from munit.data import build_dataset
+
+    device = model.device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    data = {d: build_dataset(model.cfg, d, "test") for d in "ab"}
+    written = []
+    for direction in ("a2b", "b2a"):
+        src, tgt = data[direction[0]], data[direction[2]]
+        x = torch.stack([src[i % len(src)] for i in range(num_inputs)]).to(device)
+        refs = torch.stack([tgt[(len(tgt) - 1 - i) % len(tgt)] for i in range(num_refs)]).to(device)
+        styles = (model.method.random_styles(num_styles, device, generator) if model.method.multimodal
+                  else torch.empty(0, device=device))
+        columns = model.method.sample_columns(model.nets, x, refs, direction, styles)
+        path = Path(output) / f"{direction}_{model.iteration:08d}.png"
+        save_png(sample_grid(columns, refs, len(styles)), path)
+        written.append(path)
+    return written

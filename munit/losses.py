@@ -1,0 +1,34 @@
+"""Loss functions shared by the methods."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def recon_loss(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error over all elements (the reference's `recon_criterion`)."""
+    return torch.mean(torch.abs(x - target))
+
+
+def dis_loss(outputs_fake: list[torch.Tensor], outputs_real: list[torch.Tensor], gan_type: str) -> torch.Tensor:
+    """Discriminator loss summed over scales: lsgan mean(D(fake)^2) + mean((D(real) - 1)^2); nsgan BCE."""
+    loss = outputs_fake[0].new_zeros(())
+    for fake, real in zip(outputs_fake, outputs_real):
+        if gan_type == "lsgan":
+            loss = loss + torch.mean(fake ** 2) + torch.mean((real - 1) ** 2)
+        else:
+            loss = loss + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)) \
+                + F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
+    return loss
+
+
+def gen_adv_loss(outputs_fake: list[torch.Tensor], gan_type: str) -> torch.Tensor:
+    """Generator's adversarial loss summed over scales: lsgan mean((D(fake) - 1)^2); nsgan BCE to 1."""
+    loss = outputs_fake[0].new_zeros(())
+    for fake in outputs_fake:
+        if gan_type == "lsgan":
+            loss = loss + torch.mean((fake - 1) ** 2)
+        else:
+            loss = loss + F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
+    return loss

@@ -1,0 +1,16 @@
+"""Registry of methods: `method:` in the config picks one."""
+
+from __future__ import annotations
+
+from munit.config import Config
+from munit.methods.base import DIRECTIONS, Method
+from munit.methods.munit import MUNIT
+
+METHODS: dict[str, type[Method]] = {"munit": MUNIT}
+
+
+def build_method(cfg: Config) -> Method:
+    return METHODS[cfg.method](cfg)
+
+
+__all__ = ["DIRECTIONS", "METHODS", "Method", "build_method"]

@@ -1,0 +1,130 @@
+"""MUNIT (Huang et al., ECCV 2018): per-domain content/style auto-encoders trained with bidirectional
+reconstruction (image, content code, style code) and adversarial losses."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+
+from munit.losses import dis_loss, gen_adv_loss, recon_loss
+from munit.methods.base import Method, check_direction
+from munit.nets.blocks import init_weights
+from munit.nets.discriminator import MsImageDis
+from munit.nets.generators import AdaINGen
+from munit.nets.vgg import load_vgg16, perceptual_loss
+
+
+class MUNIT(Method):
+    name = "munit"
+    multimodal = True
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.vgg = load_vgg16(cfg.vgg_model_path) if cfg.vgg_w > 0 else None
+
+    def build_networks(self) -> nn.ModuleDict:
+        cfg = self.cfg
+        dis_kwargs = {k: v for k, v in dataclasses.asdict(cfg.dis).items() if k != "gan_type"}
+        nets = nn.ModuleDict({
+            "gen_a": AdaINGen(cfg.input_dim_a, **dataclasses.asdict(cfg.gen)),
+            "gen_b": AdaINGen(cfg.input_dim_b, **dataclasses.asdict(cfg.gen)),
+            "dis_a": MsImageDis(cfg.input_dim_a, **dis_kwargs),
+            "dis_b": MsImageDis(cfg.input_dim_b, **dis_kwargs),
+        })
+        for name in self.generator_names:
+            init_weights(nets[name], cfg.init)
+        for name in self.discriminator_names:
+            init_weights(nets[name], "gaussian")
+        return nets
+
+    def to(self, device: torch.device) -> MUNIT:
+        if self.vgg is not None:
+            self.vgg.to(device)
+        return self
+
+    def random_styles(self, n: int, device: torch.device, generator: torch.Generator | None = None
+                      ) -> torch.Tensor:
+        return torch.randn(n, self.cfg.gen.style_dim, 1, 1, device=device, generator=generator)
+
+    def discriminator_loss(self, nets, x_a, x_b, s_a=None, s_b=None):
+        cfg = self.cfg
+        s_a = self.random_styles(x_a.shape[0], x_a.device) if s_a is None else s_a
+        s_b = self.random_styles(x_b.shape[0], x_b.device) if s_b is None else s_b
+        with torch.no_grad():  # The fakes are inputs here; the reference built (and dropped) their graph.
+            x_ba = nets["gen_a"].decode(nets["gen_b"].encode_content(x_b), s_a)
+            x_ab = nets["gen_b"].decode(nets["gen_a"].encode_content(x_a), s_b)
+        terms = {
+            "dis_a": dis_loss(nets["dis_a"](x_ba), nets["dis_a"](x_a), cfg.dis.gan_type),
+            "dis_b": dis_loss(nets["dis_b"](x_ab), nets["dis_b"](x_b), cfg.dis.gan_type),
+        }
+        total = cfg.gan_w * (terms["dis_a"] + terms["dis_b"])
+        return total, _detached(terms, total)
+
+    def generator_loss(self, nets, x_a, x_b, s_a=None, s_b=None):
+        """The full objective (paper Eq. 5 plus the optional cycle and perceptual terms), per domain."""
+        cfg = self.cfg
+        gen_a, gen_b = nets["gen_a"], nets["gen_b"]
+        s_a = self.random_styles(x_a.shape[0], x_a.device) if s_a is None else s_a
+        s_b = self.random_styles(x_b.shape[0], x_b.device) if s_b is None else s_b
+        c_a, s_a_prime = gen_a.encode(x_a)
+        c_b, s_b_prime = gen_b.encode(x_b)
+        x_a_recon = gen_a.decode(c_a, s_a_prime)
+        x_b_recon = gen_b.decode(c_b, s_b_prime)
+        x_ba = gen_a.decode(c_b, s_a)
+        x_ab = gen_b.decode(c_a, s_b)
+        c_b_recon, s_a_recon = gen_a.encode(x_ba)
+        c_a_recon, s_b_recon = gen_b.encode(x_ab)
+        terms = {
+            "recon_x_a": recon_loss(x_a_recon, x_a),
+            "recon_x_b": recon_loss(x_b_recon, x_b),
+            "recon_s_a": recon_loss(s_a_recon, s_a),
+            "recon_s_b": recon_loss(s_b_recon, s_b),
+            "recon_c_a": recon_loss(c_a_recon, c_a),
+            "recon_c_b": recon_loss(c_b_recon, c_b),
+            "adv_a": gen_adv_loss(nets["dis_a"](x_ba), cfg.dis.gan_type),
+            "adv_b": gen_adv_loss(nets["dis_b"](x_ab), cfg.dis.gan_type),
+        }
+        weights = {"recon_x": cfg.recon_x_w, "recon_s": cfg.recon_s_w, "recon_c": cfg.recon_c_w,
+                   "adv": cfg.gan_w}
+        if cfg.recon_x_cyc_w > 0:
+            terms["cycrecon_x_a"] = recon_loss(gen_a.decode(c_a_recon, s_a_prime), x_a)
+            terms["cycrecon_x_b"] = recon_loss(gen_b.decode(c_b_recon, s_b_prime), x_b)
+            weights["cycrecon_x"] = cfg.recon_x_cyc_w
+        if cfg.vgg_w > 0:
+            terms["vgg_a"] = perceptual_loss(self.vgg, x_ba, x_b)
+            terms["vgg_b"] = perceptual_loss(self.vgg, x_ab, x_a)
+            weights["vgg"] = cfg.vgg_w
+        total = sum(weights[name[:-2]] * value for name, value in terms.items())
+        return total, _detached(terms, total)
+
+    def translate(self, nets, x, direction, style=None):
+        check_direction(direction)
+        source, target = _pair(nets, direction)
+        if style is None:
+            style = self.random_styles(x.shape[0], x.device)
+        return target.decode(source.encode_content(x), style)
+
+    def encode_style(self, nets, x: torch.Tensor, domain: str) -> torch.Tensor:
+        """Style code (N, style_dim, 1, 1) of images x of domain 'a' or 'b'."""
+        return nets[f"gen_{domain}"].encode_style(x)
+
+    def sample_columns(self, nets, x, refs, direction, styles):
+        source, target = _pair(nets, direction)
+        content, own_style = source.encode(x)
+        n = x.shape[0]
+        columns = [x, source.decode(content, own_style)]
+        columns += [target.decode(content, s.expand(n, *s.shape)) for s in styles]
+        columns += [target.decode(content, s.expand(n, *s.shape)) for s in target.encode_style(refs)]
+        return columns
+
+
+def _pair(nets: nn.ModuleDict, direction: str) -> tuple[AdaINGen, AdaINGen]:
+    return (nets["gen_a"], nets["gen_b"]) if direction == "a2b" else (nets["gen_b"], nets["gen_a"])
+
+
+def _detached(terms: dict[str, torch.Tensor], total: torch.Tensor) -> dict[str, torch.Tensor]:
+    logged = {name: value.detach() for name, value in terms.items()}
+    logged["total"] = total.detach()
+    return logged

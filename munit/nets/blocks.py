@@ -1,0 +1,232 @@
+"""Layers shared by the generators and discriminators.
+
+Module and attribute names follow NVlabs/MUNIT's `networks.py` so that a state dict maps one-to-one onto
+the reference checkpoints (e.g. `dec.model.2.norm.gamma`, `enc_style.model.6.weight`).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PAD_TYPES = ("reflect", "replicate", "zero")
+ACTIVATIONS = ("relu", "lrelu", "prelu", "selu", "tanh", "none")
+NORMS = ("bn", "in", "ln", "adain", "sn", "none")
+
+AdaINAffine = tuple[torch.Tensor, torch.Tensor]  # (weight, bias), each (N, C)
+
+
+def make_activation(name: str, channels: int) -> nn.Module:
+    if name == "relu":
+        return nn.ReLU(inplace=True)
+    if name == "lrelu":
+        return nn.LeakyReLU(0.2, inplace=True)
+    if name == "prelu":
+        return nn.PReLU()
+    if name == "selu":
+        return nn.SELU(inplace=True)
+    if name == "tanh":
+        return nn.Tanh()
+    if name == "none":
+        return nn.Identity()
+    raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
+
+
+def make_pad(pad_type: str, padding: int) -> nn.Module:
+    if pad_type == "reflect":
+        return nn.ReflectionPad2d(padding)
+    if pad_type == "replicate":
+        return nn.ReplicationPad2d(padding)
+    if pad_type == "zero":
+        return nn.ZeroPad2d(padding)
+    raise ValueError(f"pad_type must be one of {PAD_TYPES}, got {pad_type!r}")
+
+
+class LayerNorm(nn.Module):
+    """The reference's layer norm: per-sample statistics over C, H and W, per-channel affine.
+
+    y = (x - mean) / (std + eps) * gamma + beta with the *unbiased* std and eps added to the std, which
+    is neither `nn.LayerNorm` nor `nn.GroupNorm(1, C)`; gamma starts uniform in [0, 1) as in the reference.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.gamma = nn.Parameter(torch.rand(num_features))
+        self.beta = nn.Parameter(torch.zeros(num_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.flatten(1)
+        shape = (-1,) + (1,) * (x.dim() - 1)
+        mean = flat.mean(1).view(shape)
+        std = flat.std(1).view(shape)
+        x = (x - mean) / (std + self.eps)
+        affine_shape = (1, -1) + (1,) * (x.dim() - 2)
+        return x * self.gamma.view(affine_shape) + self.beta.view(affine_shape)
+
+
+class AdaptiveInstanceNorm2d(nn.Module):
+    """Instance norm whose affine parameters are passed to `forward` (computed from a style code).
+
+    The reference stores them on the module between the MLP and the decoder; passing them in keeps the
+    decoder stateless (DDP, torch.compile). The two buffers are never used: they exist only because
+    reference checkpoints contain them, so that those load with `strict=True`.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5):
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+
+    def forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        x = F.instance_norm(x, eps=self.eps)
+        return x * weight[:, :, None, None] + bias[:, :, None, None]
+
+
+class SpectralNorm(nn.Module):
+    """Spectral normalisation with one power iteration per forward, in the reference's key layout.
+
+    Keys: `module.weight_bar` (trained), `module.weight_u`, `module.weight_v` (power-iteration state,
+    stored as frozen parameters as the reference does), `module.bias`.
+    """
+
+    def __init__(self, module: nn.Conv2d | nn.Linear):
+        super().__init__()
+        weight = module.weight
+        del module.weight
+        height = weight.shape[0]
+        width = weight[0].numel()
+        module.weight_u = nn.Parameter(_l2_normalize(weight.new_empty(height).normal_()), requires_grad=False)
+        module.weight_v = nn.Parameter(_l2_normalize(weight.new_empty(width).normal_()), requires_grad=False)
+        module.weight_bar = nn.Parameter(weight.detach().clone())
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.module
+        w = m.weight_bar.view(m.weight_bar.shape[0], -1)
+        if self.training:
+            with torch.no_grad():
+                m.weight_v.copy_(_l2_normalize(w.t() @ m.weight_u))
+                m.weight_u.copy_(_l2_normalize(w @ m.weight_v))
+        sigma = m.weight_u @ (w @ m.weight_v)
+        weight = m.weight_bar / sigma
+        if isinstance(m, nn.Linear):
+            return F.linear(x, weight, m.bias)
+        return F.conv2d(x, weight, m.bias, m.stride, m.padding, m.dilation, m.groups)
+
+
+def _l2_normalize(v: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    return v / (v.norm() + eps)
+
+
+class Conv2dBlock(nn.Module):
+    """pad -> conv (bias always on) -> norm -> activation; `affine` feeds an AdaIN norm."""
+
+    def __init__(self, in_dim: int, out_dim: int, kernel_size: int, stride: int, padding: int = 0,
+                 norm: str = "none", activation: str = "relu", pad_type: str = "zero"):
+        super().__init__()
+        # Registration order pad, norm, activation, conv: the reference's state-dict order.
+        self.pad = make_pad(pad_type, padding)
+        self.adaptive = norm == "adain"
+        self.norm = _make_norm2d(norm, out_dim)
+        self.activation = make_activation(activation, out_dim)
+        conv = nn.Conv2d(in_dim, out_dim, kernel_size, stride)
+        self.conv = SpectralNorm(conv) if norm == "sn" else conv
+
+    def forward(self, x: torch.Tensor, affine: AdaINAffine | None = None) -> torch.Tensor:
+        x = self.conv(self.pad(x))
+        if self.adaptive:
+            if affine is None:
+                raise ValueError("an AdaIN block needs its (weight, bias) from the style MLP")
+            x = self.norm(x, *affine)
+        elif self.norm is not None:
+            x = self.norm(x)
+        return self.activation(x)
+
+
+def _make_norm2d(norm: str, channels: int) -> nn.Module | None:
+    if norm == "bn":
+        return nn.BatchNorm2d(channels)
+    if norm == "in":
+        return nn.InstanceNorm2d(channels)
+    if norm == "ln":
+        return LayerNorm(channels)
+    if norm == "adain":
+        return AdaptiveInstanceNorm2d(channels)
+    if norm in ("none", "sn"):
+        return None
+    raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+
+
+class LinearBlock(nn.Module):
+    def __init__(self, in_dim: int, out_dim: int, activation: str = "relu"):
+        super().__init__()
+        self.fc = nn.Linear(in_dim, out_dim)
+        self.activation = make_activation(activation, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.fc(x))
+
+
+class MLP(nn.Module):
+    """n_blk linear layers; the last has no activation. Accepts (N, D) or (N, D, 1, 1) input."""
+
+    def __init__(self, in_dim: int, out_dim: int, dim: int, n_blk: int, activation: str = "relu"):
+        super().__init__()
+        layers = [LinearBlock(in_dim, dim, activation)]
+        layers += [LinearBlock(dim, dim, activation) for _ in range(n_blk - 2)]
+        layers.append(LinearBlock(dim, out_dim, "none"))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x.flatten(1))
+
+
+class ResBlock(nn.Module):
+    def __init__(self, dim: int, norm: str, activation: str, pad_type: str):
+        super().__init__()
+        self.model = nn.ModuleList([
+            Conv2dBlock(dim, dim, 3, 1, 1, norm, activation, pad_type),
+            Conv2dBlock(dim, dim, 3, 1, 1, norm, "none", pad_type),
+        ])
+
+    def forward(self, x: torch.Tensor, affines: list[AdaINAffine] | None = None) -> torch.Tensor:
+        first, second = affines if affines is not None else (None, None)
+        return x + self.model[1](self.model[0](x, first), second)
+
+
+class ResBlocks(nn.Module):
+    def __init__(self, num_blocks: int, dim: int, norm: str, activation: str, pad_type: str):
+        super().__init__()
+        self.model = nn.ModuleList(ResBlock(dim, norm, activation, pad_type) for _ in range(num_blocks))
+
+    @property
+    def num_adain_layers(self) -> int:
+        return 2 * len(self.model) if self.model[0].model[0].adaptive else 0
+
+    def forward(self, x: torch.Tensor, affines: list[AdaINAffine] | None = None) -> torch.Tensor:
+        for i, block in enumerate(self.model):
+            x = block(x, affines[2 * i: 2 * i + 2] if affines is not None else None)
+        return x
+
+
+def init_weights(module: nn.Module, kind: str) -> None:
+    """The reference's `weights_init`: every Conv/Linear weight, biases zeroed; other params untouched."""
+    for m in module.modules():
+        if not isinstance(m, (nn.Conv2d, nn.Linear)) or not hasattr(m, "weight") or m.weight is None:
+            continue
+        if kind == "gaussian":
+            nn.init.normal_(m.weight, 0.0, 0.02)
+        elif kind == "kaiming":
+            nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
+        elif kind == "xavier":
+            nn.init.xavier_normal_(m.weight, gain=2 ** 0.5)
+        elif kind == "orthogonal":
+            nn.init.orthogonal_(m.weight, gain=2 ** 0.5)
+        elif kind != "default":
+            raise ValueError(f"init must be one of gaussian, kaiming, xavier, orthogonal, default; got {kind!r}")
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)

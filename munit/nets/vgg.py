@@ -1,0 +1,112 @@
+"""VGG16 features for the domain-invariant perceptual loss (MUNIT paper, Sec. 4, "perceptual loss").
+
+As in the reference, features are relu5_3 of a VGG16 with max-pools after blocks 1-3 only (1/8
+resolution), compared after instance norm. Weights are read from a local file, never downloaded:
+torchvision's `vgg16-397923af.pth` (RGB input in [0, 1] normalised by ImageNet mean/std) or the
+reference's converted `vgg16.weight` (Caffe BGR input in [0, 255] minus the BGR means).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+TORCHVISION_FILE = "vgg16-397923af.pth"
+TORCHVISION_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
+REFERENCE_FILE = "vgg16.weight"
+BLOCKS = ((3, 64, 2), (64, 128, 2), (128, 256, 3), (256, 512, 3), (512, 512, 3))
+TORCHVISION_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
+CAFFE_BGR_MEAN = (103.939, 116.779, 123.680)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class VGGWeightsMissing(FileNotFoundError):
+    pass
+
+
+class Vgg16Features(nn.Module):
+    """(N, 3, H, W) RGB in [-1, 1] -> relu5_3 features (N, 512, H / 8, W / 8)."""
+
+    def __init__(self, caffe: bool = False):
+        super().__init__()
+        self.caffe = caffe
+        self.convs = nn.ModuleList(
+            nn.Conv2d(cin if i == 0 else cout, cout, 3, padding=1)
+            for cin, cout, n in BLOCKS for i in range(n)
+        )
+        self.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self._preprocess(x)
+        k = 0
+        for block, (_, _, n) in enumerate(BLOCKS):
+            for _ in range(n):
+                x = F.relu(self.convs[k](x))
+                k += 1
+            if block < 3:
+                x = F.max_pool2d(x, 2, 2)
+        return x
+
+    def _preprocess(self, x: torch.Tensor) -> torch.Tensor:
+        if self.caffe:
+            bgr = (x.flip(1) + 1) * 127.5
+            return bgr - x.new_tensor(CAFFE_BGR_MEAN).view(1, 3, 1, 1)
+        rgb = (x + 1) / 2
+        return (rgb - x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+
+
+def find_vgg_weights(path: str | None) -> Path:
+    """The VGG16 file: `path` (file or folder), else $MUNIT_VGG16, else torch's hub cache."""
+    candidates = []
+    for base in (path, os.environ.get("MUNIT_VGG16")):
+        if base:
+            base = Path(base).expanduser()
+            candidates += [base] if not base.is_dir() else [base / TORCHVISION_FILE, base / REFERENCE_FILE,
+                                                             base / "models" / REFERENCE_FILE]
+    candidates.append(Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_FILE)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise VGGWeightsMissing(
+        "VGG16 weights for the perceptual loss (vgg_w > 0) not found; looked at "
+        + ", ".join(map(str, candidates))
+        + f". Download torchvision's VGG16 from {TORCHVISION_URL} and put it at {candidates[-1]}, "
+        "or point the config's vgg_model_path (or $MUNIT_VGG16) at it."
+    )
+
+
+def load_vgg16(path: str | None = None) -> Vgg16Features:
+    file = find_vgg_weights(path)
+    state = torch.load(file, map_location="cpu", weights_only=True)
+    if "features.0.weight" in state:
+        net = Vgg16Features(caffe=False)
+        names = [f"features.{i}" for i in TORCHVISION_INDICES]
+    elif "conv1_1.weight" in state:
+        net = Vgg16Features(caffe=True)
+        names = [f"conv{b + 1}_{i + 1}" for b, (_, _, n) in enumerate(BLOCKS) for i in range(n)]
+    else:
+        raise ValueError(f"{file}: not a VGG16 state dict (expected torchvision 'features.0.weight' "
+                         "or the reference's 'conv1_1.weight' keys)")
+    mapped = {}
+    for k, name in enumerate(names):
+        for p in ("weight", "bias"):
+            if f"{name}.{p}" not in state:
+                raise ValueError(f"{file}: missing key {name}.{p}")
+            mapped[f"convs.{k}.{p}"] = state[f"{name}.{p}"]
+    net.load_state_dict(mapped)
+    return net.eval()
+
+
+def perceptual_loss(vgg: Vgg16Features, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance of instance-normalised VGG features; gray / RGBA images use their RGB."""
+    a, b = vgg(_rgb(image)), vgg(_rgb(target))
+    return torch.mean((F.instance_norm(a) - F.instance_norm(b)) ** 2)
+
+
+def _rgb(x: torch.Tensor) -> torch.Tensor:
+    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x[:, :3]

@@ -1,0 +1,106 @@
+"""Full-state checkpoints: one file per snapshot, a `latest` pointer, keep-last-N, safe loading."""
+
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from munit.utils import atomic_torch_save, atomic_write_text
+
+FORMAT = "munit-checkpoint"
+VERSION = 1
+POINTER = "latest"
+PATTERN = re.compile(r"ckpt_(\d{8})\.pt$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unreadable or of another model; the message names the file."""
+
+
+def checkpoint_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / "checkpoints"
+
+
+def save_checkpoint(run_dir: Path, state: dict[str, Any], iteration: int, keep_last: int) -> Path:
+    """Write `ckpt_<iteration>.pt` atomically, then move the `latest` pointer, then prune old files."""
+    folder = checkpoint_dir(run_dir)
+    path = folder / f"ckpt_{iteration:08d}.pt"
+    atomic_torch_save({"format": FORMAT, "version": VERSION, "iteration": iteration, **state}, path)
+    atomic_write_text(folder / POINTER, path.name + "\n")
+    if keep_last > 0:
+        for old in list_checkpoints(run_dir)[:-keep_last]:
+            if old != path:
+                old.unlink(missing_ok=True)
+    return path
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    folder = checkpoint_dir(run_dir)
+    return sorted(p for p in folder.glob("ckpt_*.pt") if PATTERN.search(p.name)) if folder.is_dir() else []
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The file `latest` points to; the newest complete-looking file if the pointer is missing or stale."""
+    pointer = checkpoint_dir(run_dir) / POINTER
+    if pointer.is_file():
+        target = checkpoint_dir(run_dir) / pointer.read_text().strip()
+        if target.is_file():
+            return target
+    found = list_checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file, or a run directory (its latest checkpoint)."""
+    path = Path(path)
+    if path.is_dir():
+        latest = latest_checkpoint(path)
+        if latest is None:
+            raise CheckpointError(f"{path}: run directory has no checkpoint in {checkpoint_dir(path)}")
+        return latest
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file or run directory")
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a munit checkpoint without executing code (weights_only)."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(f"{path}: refused to load: it holds objects other than tensors and plain "
+                              f"data ({str(e).splitlines()[0]})") from None
+    except (RuntimeError, EOFError, OSError) as e:
+        raise CheckpointError(f"{path}: cannot read checkpoint ({e})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a munit checkpoint (no '{FORMAT}' format marker); "
+                              "for NVlabs/MUNIT gen_*.pt files use the reference loader")
+    return state
+
+
+def load_networks(nets: torch.nn.ModuleDict, states: dict[str, dict], source: Path) -> None:
+    """Load state dicts into `nets` by name, with a message listing every mismatched key or shape."""
+    problems = []
+    for name, module in nets.items():
+        if name not in states:
+            problems.append(f"missing network {name!r}")
+            continue
+        own, theirs = module.state_dict(), states[name]
+        for key in own.keys() - theirs.keys():
+            problems.append(f"{name}.{key} missing")
+        for key in theirs.keys() - own.keys():
+            problems.append(f"{name}.{key} unexpected")
+        for key in own.keys() & theirs.keys():
+            if own[key].shape != theirs[key].shape:
+                problems.append(f"{name}.{key} has shape {tuple(theirs[key].shape)}, "
+                                f"the config builds {tuple(own[key].shape)}")
+    if problems:
+        shown = "; ".join(sorted(problems)[:8]) + (f"; and {len(problems) - 8} more" if len(problems) > 8 else "")
+        raise CheckpointError(f"{source}: checkpoint does not match the configured networks: {shown}")
+    for name, module in nets.items():
+        module.load_state_dict(states[name])

@@ -1,0 +1,216 @@
+"""The training loop shared by every method."""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from munit.config import Config, save_config
+from munit.data import build_dataset, stack, train_loader
+from munit.methods import DIRECTIONS, Method, build_method
+from munit.training.checkpoint import (
+    CheckpointError, latest_checkpoint, load_checkpoint, load_networks, save_checkpoint,
+)
+from munit.training.log import RunLog
+from munit.visual import sample_grid, save_png, write_index
+
+NUM_DISPLAY_STYLES = 5  # Random-style columns of a sample grid.
+NUM_DISPLAY_REFS = 4  # Reference-guided columns of a sample grid.
+
+
+class RunExistsError(FileExistsError):
+    pass
+
+
+def learning_rate_factor(cfg: Config, iteration: int) -> float:
+    """lr multiplier at 0-based `iteration`; the reference steps its StepLR before each update, so the
+    first decay applies at iteration step_size - 1."""
+    if cfg.lr_policy == "step":
+        return cfg.gamma ** ((iteration + 1) // cfg.step_size)
+    return 1.0
+
+
+class Trainer:
+    """Networks, optimisers, schedulers, EMA and the fixed display batches of one run."""
+
+    def __init__(self, cfg: Config, device: torch.device):
+        self.cfg, self.device = cfg, device
+        torch.manual_seed(cfg.seed)
+        self.method: Method = build_method(cfg).to(device)
+        self.nets: nn.ModuleDict = self.method.build_networks().to(device)
+        self.opt_gen = self._adam(self.method.generator_names)
+        self.opt_dis = self._adam(self.method.discriminator_names)
+        self.schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, lambda it: learning_rate_factor(cfg, it))
+                           for opt in (self.opt_gen, self.opt_dis)]
+        self.ema = self._ema_copy() if cfg.ema_beta > 0 else None
+        self.iteration = 0
+        gen = torch.Generator().manual_seed(cfg.seed + 1)
+        self.display_styles = {d: torch.randn(NUM_DISPLAY_STYLES, cfg.gen.style_dim, 1, 1, generator=gen)
+                               for d in DIRECTIONS} if self.method.multimodal else {}
+
+    def _adam(self, names: tuple[str, ...]) -> torch.optim.Adam:
+        params = [p for n in names for p in self.nets[n].parameters() if p.requires_grad]
+        return torch.optim.Adam(params, lr=self.cfg.lr, betas=(self.cfg.beta1, self.cfg.beta2),
+                                weight_decay=self.cfg.weight_decay)
+
+    def _ema_copy(self) -> nn.ModuleDict:
+        ema = nn.ModuleDict({n: copy.deepcopy(self.nets[n]) for n in self.method.generator_names})
+        return ema.requires_grad_(False).eval()
+
+    def sampling_nets(self) -> nn.ModuleDict:
+        """Networks to sample with: the EMA generators when EMA is on."""
+        if self.ema is None:
+            return self.nets
+        return nn.ModuleDict({**dict(self.nets.items()), **dict(self.ema.items())})
+
+    def step(self, x_a: torch.Tensor, x_b: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One discriminator update, then one generator update (the reference's order)."""
+        self.nets.train()
+        self.opt_dis.zero_grad(set_to_none=True)
+        d_loss, d_terms = self.method.discriminator_loss(self.nets, x_a, x_b)
+        d_loss.backward()
+        self.opt_dis.step()
+
+        discriminators = [self.nets[n] for n in self.method.discriminator_names]
+        for d in discriminators:  # Their gradients from the generator loss would be discarded anyway.
+            d.requires_grad_(False)
+        self.opt_gen.zero_grad(set_to_none=True)
+        g_loss, g_terms = self.method.generator_loss(self.nets, x_a, x_b)
+        g_loss.backward()
+        self.opt_gen.step()
+        for d in discriminators:
+            d.requires_grad_(True)
+
+        for scheduler in self.schedulers:
+            scheduler.step()
+        if self.ema is not None:
+            self._update_ema()
+        self.iteration += 1
+        return {**{f"dis/{k}": v for k, v in d_terms.items()}, **{f"gen/{k}": v for k, v in g_terms.items()}}
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        for name in self.method.generator_names:
+            ema_params = list(self.ema[name].parameters())
+            params = [p.detach() for p in self.nets[name].parameters()]
+            torch._foreach_lerp_(ema_params, params, 1.0 - self.cfg.ema_beta)
+            for b_ema, b in zip(self.ema[name].buffers(), self.nets[name].buffers()):
+                b_ema.copy_(b)
+
+    def state(self) -> dict:
+        return {
+            "method": self.cfg.method,
+            "config": self.cfg.to_dict(),
+            "nets": {n: m.state_dict() for n, m in self.nets.items()},
+            "ema": {n: m.state_dict() for n, m in self.ema.items()} if self.ema is not None else {},
+            "optimizers": {"gen": self.opt_gen.state_dict(), "dis": self.opt_dis.state_dict()},
+            "schedulers": {"gen": self.schedulers[0].state_dict(), "dis": self.schedulers[1].state_dict()},
+            "display_styles": self.display_styles,
+            "rng": {"torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+        }
+
+    def load_state(self, state: dict, source: Path) -> None:
+        if state.get("method") != self.cfg.method:
+            raise CheckpointError(f"{source}: checkpoint of method {state.get('method')!r}, "
+                                  f"the config says {self.cfg.method!r}")
+        load_networks(self.nets, state["nets"], source)
+        if self.ema is not None:
+            load_networks(self.ema, state["ema"] or {n: state["nets"][n] for n in self.ema}, source)
+        self.opt_gen.load_state_dict(state["optimizers"]["gen"])
+        self.opt_dis.load_state_dict(state["optimizers"]["dis"])
+        for scheduler, key in zip(self.schedulers, ("gen", "dis")):
+            scheduler.load_state_dict(state["schedulers"][key])
+        self.display_styles = state["display_styles"]
+        self.iteration = int(state["iteration"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if state["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+
+    @torch.no_grad()
+    def write_grids(self, displays: dict[str, torch.Tensor], image_dir: Path, tag: str) -> list[Path]:
+        """One PNG per direction: inputs, reconstructions, random-style and reference-guided translations."""
+        nets = self.sampling_nets().eval()
+        paths = []
+        for direction in DIRECTIONS:
+            src, tgt = direction[0], direction[2]
+            x, refs = displays[src].to(self.device), displays[f"ref_{tgt}"].to(self.device)
+            styles = self.display_styles.get(direction, torch.empty(0)).to(self.device)
+            columns = self.method.sample_columns(nets, x, refs, direction, styles)
+            path = image_dir / f"{direction}_{tag}.png"
+            save_png(sample_grid(columns, refs, len(styles)), path)
+            paths.append(path)
+        write_index(image_dir)
+        self.nets.train()
+        return paths
+
+
+def train(cfg: Config, run_dir: str | Path, device: torch.device, resume: bool = False,
+          progress: bool = True, num_workers: int | None = None) -> Path:
+    """Train `cfg.method` into `run_dir`; with `resume`, continue from its latest checkpoint.
+
+    Returns the run directory, which holds config.yaml, checkpoints/, images/ (grids and index.html),
+    log.jsonl and tensorboard/.
+    """
+    run_dir = Path(run_dir)
+    latest = latest_checkpoint(run_dir)
+    if latest is not None and not resume:
+        raise RunExistsError(f"{run_dir}: run already has checkpoints (latest {latest.name}); pass --resume "
+                             "to continue it or choose another --output")
+    trainer = Trainer(cfg, device)
+    if latest is not None:
+        trainer.load_state(load_checkpoint(latest, map_location=device), latest)
+    start = trainer.iteration
+    save_config(cfg, run_dir / "config.yaml")
+
+    datasets = {(d, s): build_dataset(cfg, d, s) for d in "ab" for s in ("train", "test")}
+    loaders = {d: iter(train_loader(cfg, datasets[d, "train"], d, start, device, num_workers)) for d in "ab"}
+    test_display = _displays(cfg, datasets, "test")
+    train_display = _displays(cfg, datasets, "train")
+    image_dir = run_dir / "images"
+
+    log = RunLog(run_dir, start)
+    bar = tqdm(total=cfg.max_iter, initial=start, disable=not progress, dynamic_ncols=True, unit="it")
+    last_time, last_iter = time.perf_counter(), start
+    try:
+        while trainer.iteration < cfg.max_iter:
+            x_a = next(loaders["a"]).to(device, non_blocking=True)
+            x_b = next(loaders["b"]).to(device, non_blocking=True)
+            terms = trainer.step(x_a, x_b)
+            it = trainer.iteration
+            bar.update(1)
+            final = it == cfg.max_iter
+            if it % cfg.log_iter == 0 or final:
+                now = time.perf_counter()
+                scalars = {k: float(v) for k, v in terms.items()}
+                scalars["lr"] = trainer.opt_gen.param_groups[0]["lr"]
+                scalars["it_per_s"] = (it - last_iter) / max(now - last_time, 1e-9)
+                last_time, last_iter = now, it
+                log.write(it, scalars)
+                bar.set_postfix({"G": f"{scalars['gen/total']:.3f}", "D": f"{scalars['dis/total']:.3f}"})
+            if it % cfg.image_display_iter == 0:
+                trainer.write_grids(train_display, image_dir, "train_current")
+            if it % cfg.image_save_iter == 0 or final:
+                trainer.write_grids(test_display, image_dir, f"test_{it:08d}")
+            if it % cfg.snapshot_save_iter == 0 or final:
+                save_checkpoint(run_dir, trainer.state(), it, cfg.keep_last)
+    finally:
+        bar.close()
+        log.close()
+    return run_dir
+
+
+def _displays(cfg: Config, datasets: dict, split: str) -> dict[str, torch.Tensor]:
+    """Fixed display batches: inputs of each domain and references of each domain."""
+    out = {}
+    for d in "ab":
+        ds = datasets[d, split]
+        out[d] = stack(ds, min(cfg.display_size, len(ds)))
+        refs = [ds[(len(ds) - 1 - i) % len(ds)] for i in range(NUM_DISPLAY_REFS)]
+        out[f"ref_{d}"] = torch.stack(refs)
+    return out
