@@ -77,6 +77,8 @@ class Config:
     recon_c_w: float = 1.0  # Content code reconstruction.
     recon_x_cyc_w: float = 0.0  # Explicit style-augmented cycle reconstruction.
     vgg_w: float = 0.0  # Domain-invariant perceptual loss.
+    recon_kl_w: float = 0.01  # UNIT: KL of the latent.
+    recon_kl_cyc_w: float = 0.01  # UNIT: KL of the latent of the cycle.
     vgg_model_path: str | None = None  # VGG16 weights file or folder; see munit.losses.vgg.
     # Networks.
     gen: GenConfig = field(default_factory=GenConfig)
@@ -131,7 +133,7 @@ CHOICES = {
     "input_dim_b": (1, 3, 4),
 }
 NON_NEGATIVE = {"keep_last", "num_workers", "weight_decay", "ema_beta", "gan_w", "recon_x_w", "recon_s_w",
-                "recon_c_w", "recon_x_cyc_w", "vgg_w", "seed"}
+                "recon_c_w", "recon_x_cyc_w", "vgg_w", "recon_kl_w", "recon_kl_cyc_w", "seed"}
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
