@@ -136,7 +136,8 @@ def test_generator_step_matches_reference(golden, one_thread):
     params = dict(trainer.nets["gen_a"].named_parameters())
     for k, exp in step["munit_gen_a_after_step"].items():
         # Adam's first step moves each element by about lr * sign(grad): where the gradient is rounding
-        # noise (a bias right before instance norm), only that bound is reproducible.
-        noise_only = step["munit_gen_grad_a"][k].abs().max() < 1e-6
-        atol = trainer.cfg.lr if noise_only else 1e-7
-        torch.testing.assert_close(params[k].detach(), exp, rtol=1e-5, atol=atol, msg=k)
+        # noise (e.g. biases right before instance norm), only that bound is reproducible.
+        noise = step["munit_gen_grad_a"][k].abs() < 1e-6
+        got = params[k].detach()
+        torch.testing.assert_close(got[~noise], exp[~noise], rtol=1e-5, atol=1e-7, msg=k)
+        assert torch.all((got[noise] - exp[noise]).abs() <= trainer.cfg.lr * 1.01), k
