@@ -179,7 +179,7 @@ def _build(cls: type, raw: dict[str, Any], source: str, prefix: str) -> Any:
         name = f"{prefix}{key}"
         if key not in fields:
             close = difflib.get_close_matches(str(key), fields, n=1)
-            hint = f"; did you mean {prefix}{close[0]!r}?" if close else ""
+            hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
             raise ConfigError(f"{source}: unknown key {name!r}{hint}")
         kind = hints[key]
         if dataclasses.is_dataclass(kind):

@@ -1,0 +1,84 @@
+"""Config loading: types, choices, ranges, suggestions, overrides, shipped configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from munit.config import ConfigError, config_from_dict, load_config, min_image_size
+
+from helpers import ROOT
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_load(path):
+    cfg = load_config(path)
+    assert cfg.method == "munit"
+
+
+def test_paper_configs_keep_the_paper_values():
+    cfg = load_config(ROOT / "configs" / "edges2shoes_folder.yaml")
+    assert (cfg.lr, cfg.beta1, cfg.beta2, cfg.weight_decay) == (0.0001, 0.5, 0.999, 0.0001)
+    assert (cfg.gan_w, cfg.recon_x_w, cfg.recon_c_w, cfg.recon_s_w) == (1, 10, 1, 1)
+    assert (cfg.lr_policy, cfg.step_size, cfg.gamma, cfg.max_iter) == ("step", 100000, 0.5, 1000000)
+    assert (cfg.gen.dim, cfg.gen.style_dim, cfg.gen.mlp_dim, cfg.dis.num_scales) == (64, 8, 256, 3)
+    assert load_config(ROOT / "configs" / "synthia2cityscape_folder.yaml").vgg_w == 1
+
+
+def test_unknown_key_suggests_the_closest():
+    with pytest.raises(ConfigError, match=r"unknown key 'recon_x_wt'; did you mean 'recon_x_w'\?"):
+        config_from_dict({"recon_x_wt": 10})
+    with pytest.raises(ConfigError, match=r"unknown key 'gen.dimm'; did you mean 'gen.dim'\?"):
+        config_from_dict({"gen": {"dimm": 10}})
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"batch_size": "two"}, r"'batch_size' must be an integer, got 'two'"),
+    ({"batch_size": 1.5}, r"'batch_size' must be an integer"),
+    ({"lr": "fast"}, r"'lr' must be a number"),
+    ({"flip": "yes"}, r"'flip' must be true or false"),
+    ({"gen": 3}, r"'gen' must be a section"),
+    ({"batch_size": 0}, r"'batch_size' is 0; expected a value > 0"),
+    ({"recon_x_w": -1}, r"'recon_x_w' is -1.0; expected a value >= 0"),
+    ({"beta1": 1.0}, r"'beta1' is 1.0; expected a value < 1"),
+    ({"gen": {"activ": "relux"}}, r"'gen.activ' is 'relux'; expected one of .* \(did you mean 'relu'\?\)"),
+    ({"dis": {"gan_type": "wgan"}}, r"'dis.gan_type' is 'wgan'; expected one of lsgan, nsgan"),
+    ({"input_dim_a": 2}, r"'input_dim_a' is 2; expected one of 1, 3, 4"),
+    ({"new_size": 64, "crop_image_height": 128}, r"'crop_image_height' is 128; expected at most the resize size"),
+    ({"new_size": 32, "crop_image_height": 32, "crop_image_width": 32}, r"expected at least 64 px"),
+    ({"crop_image_height": 250}, r"'crop_image_height' is 250; expected a multiple of 2\*\*gen.n_downsample = 4"),
+    ({"data_root": "builtin:faces"}, r"'data_root' is 'builtin:faces'; built-in data sets are builtin:shapes"),
+])
+def test_bad_values_name_the_key(raw, message):
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict(raw)
+
+
+def test_yaml_scientific_notation_is_a_number():
+    assert config_from_dict({"lr": "1e-4"}).lr == pytest.approx(1e-4)
+
+
+def test_min_image_size_follows_the_discriminator():
+    cfg = config_from_dict({"new_size": 64, "crop_image_height": 64, "crop_image_width": 64})
+    assert min_image_size(cfg) == 64
+    cfg.dis.n_layer, cfg.dis.num_scales = 2, 2
+    assert min_image_size(cfg) == 16
+
+
+def test_overrides_and_file_errors(tmp_path: Path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"gen": {"dim": 16}}))
+    cfg = load_config(path, ["gen.dim=8", "max_iter=5", "data_root=builtin:shapes"])
+    assert (cfg.gen.dim, cfg.max_iter, cfg.data_root) == (8, 5, "builtin:shapes")
+    with pytest.raises(ConfigError, match="expected key=value"):
+        load_config(path, ["max_iter"])
+    with pytest.raises(ConfigError, match=r"missing.yaml: config file not found"):
+        load_config(tmp_path / "missing.yaml")
+    path.write_text("gen: [1, 2\n")
+    with pytest.raises(ConfigError, match="c.yaml: not valid YAML"):
+        load_config(path)
+    path.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(path)
