@@ -43,11 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: cuda if available, else cpu)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set max_iter=2000 --set gen.dim=32 (repeatable)")
+    p.add_argument("--from-reference", metavar="DIR",
+                   help="start from a NVlabs/MUNIT checkpoint folder (gen_*.pt, dis_*.pt, optimizer.pt)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=_train)
 
     p = sub.add_parser("translate", help="translate images with a trained model")
-    p.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
+    p.add_argument("--checkpoint", required=True,
+                   help="run directory or checkpoint file; or a NVlabs/MUNIT gen_*.pt file with --config")
+    p.add_argument("--config", help="YAML config of a NVlabs/MUNIT checkpoint")
     p.add_argument("--input", required=True, help="image file or folder of images")
     p.add_argument("--output", required=True, help="folder for the translations")
     p.add_argument("--direction", choices=DIRECTIONS, default="a2b", help="a2b (default) or b2a")
@@ -67,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=10, help="seed of the random styles (default 10)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps")
     p.set_defaults(run=_sample)
+
+    p = sub.add_parser("export-reference", help="write a run's latest checkpoint in the NVlabs/MUNIT layout")
+    p.add_argument("checkpoint", metavar="RUN", help="run directory or checkpoint file")
+    p.add_argument("--output", required=True, help="folder for gen_XXXXXXXX.pt, dis_XXXXXXXX.pt, optimizer.pt")
+    p.set_defaults(run=_export_reference)
     return parser
 
 
@@ -83,14 +92,20 @@ def _train(args: argparse.Namespace) -> None:
     cfg = load_config(args.config, args.set)
     output = Path(args.output) if args.output else Path("runs") / Path(args.config).stem
     device = pick_device(args.device)
-    run = train(cfg, output, device, resume=args.resume, progress=not args.no_progress)
+    run = train(cfg, output, device, resume=args.resume, progress=not args.no_progress,
+                from_reference=args.from_reference)
     print(f"done: {run} (grids in {run / 'images' / 'index.html'}, checkpoints in {run / 'checkpoints'})")
 
 
 def _translate(args: argparse.Namespace) -> None:
     from munit.inference import load_model, translate_files
+    from munit.reference import from_reference
 
-    model = load_model(args.checkpoint, pick_device(args.device), use_ema=not args.no_ema)
+    device = pick_device(args.device)
+    if args.config:
+        model = from_reference(args.checkpoint, args.config, device)
+    else:
+        model = load_model(args.checkpoint, device, use_ema=not args.no_ema)
     written = translate_files(model, args.input, args.output, args.direction, args.num_styles, args.style,
                               args.seed)
     print(f"wrote {len(written)} images to {args.output}")
@@ -102,6 +117,13 @@ def _sample(args: argparse.Namespace) -> None:
     model = load_model(args.checkpoint, pick_device(args.device))
     output = Path(args.output) if args.output else model.source.parent.parent / "samples"
     for path in sample_grids(model, output, args.num_inputs, args.num_styles, args.num_refs, args.seed):
+        print(path)
+
+
+def _export_reference(args: argparse.Namespace) -> None:
+    from munit.reference import export_reference
+
+    for path in export_reference(args.checkpoint, args.output):
         print(path)
 
 

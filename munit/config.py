@@ -271,7 +271,8 @@ def _check_data(cfg: Config, fail: Any) -> None:
 
         name = cfg.data_root[len(BUILTIN_PREFIX):]
         if name not in BUILTIN_DATASETS:
-            fail("data_root", cfg.data_root, f"built-in data sets are {', '.join(BUILTIN_PREFIX + n for n in BUILTIN_DATASETS)}")
+            names = ", ".join(BUILTIN_PREFIX + n for n in BUILTIN_DATASETS)
+            fail("data_root", cfg.data_root, f"built-in data sets are {names}")
 
 
 def _get(cfg: Config, key: str) -> Any:

@@ -14,7 +14,7 @@ def recon_loss(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def dis_loss(outputs_fake: list[torch.Tensor], outputs_real: list[torch.Tensor], gan_type: str) -> torch.Tensor:
     """Discriminator loss summed over scales: lsgan mean(D(fake)^2) + mean((D(real) - 1)^2); nsgan BCE."""
     loss = outputs_fake[0].new_zeros(())
-    for fake, real in zip(outputs_fake, outputs_real):
+    for fake, real in zip(outputs_fake, outputs_real, strict=True):
         if gan_type == "lsgan":
             loss = loss + torch.mean(fake ** 2) + torch.mean((real - 1) ** 2)
         else:

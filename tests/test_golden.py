@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from munit.config import load_config
+from munit.reference import from_reference
 from munit.training.loop import Trainer
 
 from helpers import golden_path
@@ -21,11 +22,11 @@ def golden():
 
 
 def make_trainer(golden):
-    cfg, _, gens, dis = golden
+    """A trainer holding the reference's weights, loaded through the public `from_reference`."""
+    cfg = golden[0]
+    model = from_reference(golden_path("munit_gen.pt"), golden_path("config.yaml"), dis_path=golden_path("dis.pt"))
     trainer = Trainer(cfg, torch.device("cpu"))
-    for name, states in (("gen", gens), ("dis", dis)):
-        for d in "ab":
-            trainer.nets[f"{name}_{d}"].load_state_dict(states[d], strict=True)
+    trainer.nets.load_state_dict(model.nets.state_dict())
     return trainer
 
 

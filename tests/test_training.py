@@ -106,7 +106,8 @@ def test_ema_is_an_exponential_average():
     before = [p.detach().clone() for p in trainer.nets["gen_a"].parameters()]
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     trainer.step(x, x)
-    for ema, old, new in zip(trainer.ema["gen_a"].parameters(), before, trainer.nets["gen_a"].parameters()):
+    after = trainer.nets["gen_a"].parameters()
+    for ema, old, new in zip(trainer.ema["gen_a"].parameters(), before, after, strict=True):
         torch.testing.assert_close(ema, 0.75 * old + 0.25 * new.detach())
     assert trainer.sampling_nets()["gen_a"] is trainer.ema["gen_a"]
 
@@ -117,5 +118,5 @@ def test_discriminators_get_no_gradient_from_the_generator_step():
     before = [p.detach().clone() for p in trainer.nets["dis_a"].parameters()]
     trainer.step(x, x)
     after_d = [p.detach().clone() for p in trainer.nets["dis_a"].parameters()]
-    assert any(not torch.equal(a, b) for a, b in zip(before, after_d))  # D did learn in its own step.
+    assert any(not torch.equal(a, b) for a, b in zip(before, after_d, strict=True))  # D did learn in its own step.
     assert all(p.requires_grad for p in trainer.nets["dis_a"].parameters())

@@ -82,7 +82,7 @@ def render(f: ShapeFactors, domain: str, size: int) -> np.ndarray:
     """(size, size, 3) uint8 image of the factors in domain 'a' (line drawing) or 'b' (filled, shaded)."""
     d = signed_distance(f, size)
     if domain == "a":
-        width = max(1.0, size / 40)
+        width = max(1.0, size / 24)
         ink = np.clip(width / 2 + 0.5 - np.abs(d), 0, 1)  # Anti-aliased stroke.
         rgb = np.repeat((1.0 - ink)[:, :, None], 3, axis=2)
     else:

@@ -79,7 +79,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: cannot read checkpoint ({e})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a munit checkpoint (no '{FORMAT}' format marker); "
-                              "for NVlabs/MUNIT gen_*.pt files use the reference loader")
+                              "for a NVlabs/MUNIT gen_*.pt file pass its YAML config with --config")
     return state
 
 

@@ -14,7 +14,11 @@ from munit.config import Config, save_config
 from munit.data import build_dataset, stack, train_loader
 from munit.methods import DIRECTIONS, Method, build_method
 from munit.training.checkpoint import (
-    CheckpointError, latest_checkpoint, load_checkpoint, load_networks, save_checkpoint,
+    CheckpointError,
+    latest_checkpoint,
+    load_checkpoint,
+    load_networks,
+    save_checkpoint,
 )
 from munit.training.log import RunLog
 from munit.visual import sample_grid, save_png, write_index
@@ -99,8 +103,16 @@ class Trainer:
             ema_params = list(self.ema[name].parameters())
             params = [p.detach() for p in self.nets[name].parameters()]
             torch._foreach_lerp_(ema_params, params, 1.0 - self.cfg.ema_beta)
-            for b_ema, b in zip(self.ema[name].buffers(), self.nets[name].buffers()):
+            for b_ema, b in zip(self.ema[name].buffers(), self.nets[name].buffers(), strict=True):
                 b_ema.copy_(b)
+
+    def set_iteration(self, iteration: int) -> None:
+        """Continue counting from `iteration` (e.g. a reference checkpoint's), with its learning rate."""
+        self.iteration = iteration
+        for scheduler in self.schedulers:
+            scheduler.last_epoch = iteration
+            for group, base in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, strict=True):
+                group["lr"] = base * learning_rate_factor(self.cfg, iteration)
 
     def state(self) -> dict:
         return {
@@ -124,7 +136,7 @@ class Trainer:
             load_networks(self.ema, state["ema"] or {n: state["nets"][n] for n in self.ema}, source)
         self.opt_gen.load_state_dict(state["optimizers"]["gen"])
         self.opt_dis.load_state_dict(state["optimizers"]["dis"])
-        for scheduler, key in zip(self.schedulers, ("gen", "dis")):
+        for scheduler, key in zip(self.schedulers, ("gen", "dis"), strict=True):
             scheduler.load_state_dict(state["schedulers"][key])
         self.display_styles = state["display_styles"]
         self.iteration = int(state["iteration"])
@@ -151,8 +163,9 @@ class Trainer:
 
 
 def train(cfg: Config, run_dir: str | Path, device: torch.device, resume: bool = False,
-          progress: bool = True, num_workers: int | None = None) -> Path:
-    """Train `cfg.method` into `run_dir`; with `resume`, continue from its latest checkpoint.
+          progress: bool = True, num_workers: int | None = None, from_reference: str | Path | None = None) -> Path:
+    """Train `cfg.method` into `run_dir`; with `resume`, continue from its latest checkpoint; with
+    `from_reference`, start from a NVlabs/MUNIT checkpoint folder (gen_*.pt, dis_*.pt, optimizer.pt).
 
     Returns the run directory, which holds config.yaml, checkpoints/, images/ (grids and index.html),
     log.jsonl and tensorboard/.
@@ -165,6 +178,10 @@ def train(cfg: Config, run_dir: str | Path, device: torch.device, resume: bool =
     trainer = Trainer(cfg, device)
     if latest is not None:
         trainer.load_state(load_checkpoint(latest, map_location=device), latest)
+    elif from_reference is not None:
+        from munit.reference import load_reference_into
+
+        load_reference_into(trainer, from_reference)
     start = trainer.iteration
     save_config(cfg, run_dir / "config.yaml")
 

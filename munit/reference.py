@@ -1,0 +1,133 @@
+"""Interoperability with NVlabs/MUNIT: its generator, discriminator and optimizer checkpoints.
+
+The networks' state dicts are key for key the reference's, so conversion only has to drop the
+instance-norm running statistics that PyTorch 0.3 saved (the released pretrained models have them) and
+accept files without the AdaIN layers' unused buffers.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from munit.config import load_config
+from munit.inference import Model
+from munit.methods import build_method
+from munit.training.checkpoint import CheckpointError, load_checkpoint, load_networks, resolve_checkpoint
+from munit.utils import atomic_torch_save
+
+STALE_NORM_STATS = re.compile(r"\.norm\.(running_mean|running_var|num_batches_tracked)$")
+NUMBERED = re.compile(r"(gen|dis)_(\d{8})\.pt$")
+
+
+def read_reference_file(path: str | Path, kind: str) -> dict:
+    """A reference checkpoint: {'a': ..., 'b': ...} for gen/dis files, {'gen': ..., 'dis': ...} for optimizer.pt."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(f"{path}: refused to load: it holds objects other than tensors and plain data "
+                              f"({str(e).splitlines()[0]})") from None
+    except (RuntimeError, EOFError, OSError) as e:
+        raise CheckpointError(f"{path}: cannot read checkpoint ({e})") from None
+    keys = ("gen", "dis") if kind == "optimizer" else ("a", "b")
+    if not isinstance(state, dict) or not all(k in state for k in keys):
+        found = sorted(state)[:4] if isinstance(state, dict) else type(state).__name__
+        hint = " (this looks like optimizer.pt)" if isinstance(state, dict) and "gen" in state else ""
+        raise CheckpointError(f"{path}: expected a NVlabs/MUNIT {kind} checkpoint with keys {keys}, "
+                              f"found {found}{hint}")
+    return state
+
+
+def convert_state(state: dict[str, torch.Tensor], module: nn.Module) -> dict[str, torch.Tensor]:
+    """Reference state dict -> this module's: drop stale norm statistics the module does not have (PyTorch
+    0.3 checkpoints), fill unused AdaIN buffers the file lacks. Other differences are left for the loader
+    to report."""
+    own = module.state_dict()
+    converted = {k: v for k, v in state.items() if k in own or not STALE_NORM_STATS.search(k)}
+    for key, value in own.items():
+        if key not in converted and STALE_NORM_STATS.search(key):
+            converted[key] = value
+    return converted
+
+
+def iteration_of(path: Path) -> int:
+    match = NUMBERED.search(Path(path).name)
+    return int(match.group(2)) if match else 0
+
+
+def from_reference(gen_path: str | Path, config_path: str | Path, device: torch.device | str = "cpu",
+                   dis_path: str | Path | None = None) -> Model:
+    """Load a NVlabs/MUNIT generator checkpoint (e.g. `gen_01000000.pt`) with its YAML config.
+
+    Returns a `munit.inference.Model`; `model.nets["gen_a"]` and `["gen_b"]` have the reference's
+    `encode(x) -> (content, style)` and `decode(content, style) -> x`, images (N, C, H, W) in [-1, 1].
+    """
+    cfg = load_config(config_path)
+    cfg.vgg_w = 0.0  # Inference needs no VGG weights.
+    method = build_method(cfg)
+    nets = method.build_networks()
+    _load_pair(nets, "gen", read_reference_file(gen_path, "generator"), Path(gen_path))
+    if dis_path is not None:
+        _load_pair(nets, "dis", read_reference_file(dis_path, "discriminator"), Path(dis_path))
+    nets.to(device).eval().requires_grad_(False)
+    return Model(cfg, method.to(torch.device(device)), nets, Path(gen_path), iteration_of(Path(gen_path)))
+
+
+def _load_pair(nets: nn.ModuleDict, prefix: str, state: dict, source: Path) -> None:
+    pair = nn.ModuleDict({f"{prefix}_{d}": nets[f"{prefix}_{d}"] for d in "ab"})
+    load_networks(pair, {f"{prefix}_{d}": convert_state(state[d], pair[f"{prefix}_{d}"]) for d in "ab"}, source)
+
+
+def latest_reference_files(folder: str | Path) -> tuple[Path, Path, Path | None]:
+    """The newest gen_*.pt and dis_*.pt of a reference checkpoint folder (as its resume() picks them)
+    and its optimizer.pt, if present."""
+    folder = Path(folder)
+    gens = sorted(p for p in folder.glob("gen_*.pt") if NUMBERED.search(p.name))
+    if not gens:
+        raise CheckpointError(f"{folder}: no NVlabs/MUNIT gen_XXXXXXXX.pt checkpoint found")
+    dis = folder / gens[-1].name.replace("gen_", "dis_")
+    if not dis.is_file():
+        raise CheckpointError(f"{dis}: missing (needed beside {gens[-1].name} to resume training)")
+    optimizer = folder / "optimizer.pt"
+    return gens[-1], dis, optimizer if optimizer.is_file() else None
+
+
+def load_reference_into(trainer, folder: str | Path) -> None:
+    """Start a munit run from a reference checkpoint folder: networks, optimizers and iteration count."""
+    gen, dis, optimizer = latest_reference_files(folder)
+    _load_pair(trainer.nets, "gen", read_reference_file(gen, "generator"), gen)
+    _load_pair(trainer.nets, "dis", read_reference_file(dis, "discriminator"), dis)
+    if optimizer is not None:
+        states = read_reference_file(optimizer, "optimizer")
+        trainer.opt_gen.load_state_dict(states["gen"])
+        trainer.opt_dis.load_state_dict(states["dis"])
+    trainer.set_iteration(iteration_of(gen))
+    if trainer.ema is not None:
+        for name in trainer.ema:
+            trainer.ema[name].load_state_dict(trainer.nets[name].state_dict())
+
+
+def export_reference(run: str | Path, output: str | Path) -> list[Path]:
+    """Write a munit run's latest checkpoint in the reference layout: gen_<it>.pt, dis_<it>.pt, optimizer.pt."""
+    file = resolve_checkpoint(run)
+    state = load_checkpoint(file)
+    nets = state["nets"]
+    if not {"gen_a", "gen_b", "dis_a", "dis_b"} <= nets.keys():
+        raise CheckpointError(f"{file}: method {state.get('method')!r} has no NVlabs/MUNIT layout")
+    output = Path(output)
+    it = int(state["iteration"])
+    files = {
+        output / f"gen_{it:08d}.pt": {"a": nets["gen_a"], "b": nets["gen_b"]},
+        output / f"dis_{it:08d}.pt": {"a": nets["dis_a"], "b": nets["dis_b"]},
+        output / "optimizer.pt": state["optimizers"],
+    }
+    for path, content in files.items():
+        atomic_torch_save(content, path)
+    return list(files)

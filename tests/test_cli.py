@@ -1,0 +1,136 @@
+"""The command line as a user runs it: train, translate, sample, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from munit.cli import main
+from munit.inference import load_model, prepare
+
+from helpers import write_image
+
+TINY = {
+    "data_root": "builtin:shapes", "new_size": 32, "crop_image_height": 32, "crop_image_width": 32,
+    "builtin_train_size": 16, "builtin_test_size": 4, "batch_size": 2, "max_iter": 2, "num_workers": 0,
+    "snapshot_save_iter": 2, "image_save_iter": 2, "image_display_iter": 2, "log_iter": 1, "display_size": 2,
+    "gen": {"dim": 4, "mlp_dim": 8, "style_dim": 4, "n_downsample": 1, "n_res": 1},
+    "dis": {"dim": 4, "n_layer": 2, "num_scales": 2},
+}
+
+
+def write_config(path: Path, **overrides) -> Path:
+    path.write_text(yaml.safe_dump({**TINY, **overrides}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    config = write_config(root / "tiny.yaml")
+    assert main(["train", "--config", str(config), "--output", str(root / "run"), "--no-progress"]) == 0
+    return root / "run"
+
+
+def read(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path))
+
+
+def test_train_writes_a_run(run):
+    assert (run / "checkpoints" / "ckpt_00000002.pt").is_file()
+    assert (run / "images" / "a2b_test_00000002.png").is_file()
+
+
+def test_translate_writes_distinct_random_styles(run, tmp_path):
+    inputs = tmp_path / "in"
+    for i in range(2):
+        write_image(inputs / f"img{i}.png", size=(36, 30), seed=i)
+    out = tmp_path / "out"
+    assert main(["translate", "--checkpoint", str(run), "--input", str(inputs), "--output", str(out),
+                 "--num-styles", "3", "--seed", "1"]) == 0
+    files = sorted(out.glob("*.png"))
+    assert [f.name for f in files] == [f"img{i}_style{j:02d}.png" for i in range(2) for j in range(3)]
+    outputs = [read(f) for f in files[:3]]
+    assert outputs[0].shape == (32, 38, 3)  # Shorter side 30 -> 32 (new_size); 36 -> 38.4 -> 38 (even).
+    assert all(not np.array_equal(outputs[i], outputs[j]) for i in range(3) for j in range(i))
+    again = tmp_path / "again"
+    main(["translate", "--checkpoint", str(run), "--input", str(inputs), "--output", str(again),
+          "--num-styles", "3", "--seed", "1"])
+    assert np.array_equal(read(again / "img0_style01.png"), outputs[1])  # Seeded.
+
+
+def test_translate_honours_a_reference_style(run, tmp_path):
+    source = write_image(tmp_path / "src.png", size=(32, 32), seed=3)
+    refs = [write_image(tmp_path / f"ref{i}.png", size=(32, 32), seed=10 + i) for i in range(2)]
+    outs = []
+    for i, ref in enumerate(refs):
+        out = tmp_path / f"out{i}"
+        assert main(["translate", "--checkpoint", str(run), "--input", str(source), "--output", str(out),
+                     "--style", str(ref), "--direction", "b2a"]) == 0
+        outs.append(read(out / "src_ref.png"))
+    assert not np.array_equal(outs[0], outs[1])
+    model = load_model(run)
+    with torch.no_grad():
+        style = model.nets["gen_a"].encode_style(prepare(refs[0], model, "a"))
+        expected = model.nets["gen_a"].decode(model.nets["gen_b"].encode_content(prepare(source, model, "b")), style)
+    expected = ((expected[0].clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
+    assert np.abs(outs[0].astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_grayscale_and_rgba_domains(tmp_path):
+    config = write_config(tmp_path / "gray.yaml", input_dim_a=1, input_dim_b=4)
+    assert main(["train", "--config", str(config), "--output", str(tmp_path / "run"), "--no-progress"]) == 0
+    gray = write_image(tmp_path / "g.png", mode="L", size=(32, 32))
+    rgb = write_image(tmp_path / "c.png", mode="RGB", size=(32, 32))
+    assert main(["translate", "--checkpoint", str(tmp_path / "run"), "--input", str(gray),
+                 "--output", str(tmp_path / "ab"), "--num-styles", "1"]) == 0
+    assert Image.open(tmp_path / "ab" / "g_style00.png").mode == "RGBA"
+    assert main(["translate", "--checkpoint", str(tmp_path / "run"), "--input", str(rgb),
+                 "--output", str(tmp_path / "ba"), "--num-styles", "1", "--direction", "b2a"]) == 0
+    assert Image.open(tmp_path / "ba" / "c_style00.png").mode == "L"
+
+
+def test_sample_writes_grids(run, tmp_path):
+    assert main(["sample", "--checkpoint", str(run), "--output", str(tmp_path), "--num-inputs", "3",
+                 "--num-styles", "2", "--num-refs", "2"]) == 0
+    grid = Image.open(tmp_path / "a2b_00000002.png")
+    pad, label, tile_px = 2, 14, 32
+    assert grid.size == (6 * (tile_px + pad) + pad, label + 4 * (tile_px + pad) + pad)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "gen.dimm=3"], "unknown key 'gen.dimm'; did you mean 'gen.dim'?"),
+    (["--set", "batch_size=0"], "'batch_size' is 0; expected a value > 0"),
+    (["--set", "data_root=/nonexistent"], "/nonexistent/trainA: image folder not found"),
+])
+def test_bad_train_arguments_give_one_line_errors(tmp_path, capsys, args, message):
+    config = write_config(tmp_path / "c.yaml")
+    code = main(["train", "--config", str(config), "--output", str(tmp_path / "r"), "--no-progress", *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and err.count("\n") == 1 and err.startswith("munit: error:")
+
+
+def test_bad_translate_arguments(run, tmp_path, capsys):
+    assert main(["translate", "--checkpoint", str(tmp_path / "nope"), "--input", "x", "--output", "y"]) == 2
+    assert "no such checkpoint file or run directory" in capsys.readouterr().err
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    assert main(["translate", "--checkpoint", str(run), "--input", str(bad), "--output", str(tmp_path)]) == 2
+    assert "bad.png: cannot read image" in capsys.readouterr().err
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "munit-checkpoint", "x": object()}, evil)
+    assert main(["translate", "--checkpoint", str(evil), "--input", str(bad), "--output", str(tmp_path)]) == 2
+    assert "refused to load" in capsys.readouterr().err
+
+
+def test_help_lists_commands(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert all(cmd in out for cmd in ("train", "translate", "sample"))
