@@ -92,6 +92,8 @@ def _train(args: argparse.Namespace) -> None:
     cfg = load_config(args.config, args.set)
     output = Path(args.output) if args.output else Path("runs") / Path(args.config).stem
     device = pick_device(args.device)
+    print(f"munit: training {cfg.method} on {device} into {output}"
+          + (" (resuming if it has a checkpoint)" if args.resume else ""))
     run = train(cfg, output, device, resume=args.resume, progress=not args.no_progress,
                 from_reference=args.from_reference)
     print(f"done: {run} (grids in {run / 'images' / 'index.html'}, checkpoints in {run / 'checkpoints'})")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from munit.config import Config, config_from_dict
 from munit.data.images import IMAGE_EXTENSIONS, DataError, find_images, open_image, to_tensor
@@ -89,7 +90,7 @@ def translate_files(model: Model, inputs: str | Path, output: str | Path, direct
         style = model.method.encode_style(model.nets, ref, tgt)
     elif not model.method.multimodal:
         num_styles = 1
-    for path in paths:
+    for path in tqdm(paths, unit="img", disable=None if len(paths) > 1 else True):
         x = prepare(path, model, src).to(device)
         if style is not None:
             outputs = {"ref": model.method.translate(model.nets, x, direction, style)}
