@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True,
                    help="run directory or checkpoint file; or a NVlabs/MUNIT gen_*.pt file with --config")
     p.add_argument("--config", help="YAML config of a NVlabs/MUNIT checkpoint")
+    p.add_argument("--method", choices=("munit", "unit"),
+                   help="trainer of a NVlabs/MUNIT checkpoint (its --trainer MUNIT|UNIT; default: the config's)")
     p.add_argument("--input", required=True, help="image file or folder of images")
     p.add_argument("--output", required=True, help="folder for the translations")
     p.add_argument("--direction", choices=DIRECTIONS, default="a2b", help="a2b (default) or b2a")
@@ -105,7 +107,7 @@ def _translate(args: argparse.Namespace) -> None:
 
     device = pick_device(args.device)
     if args.config:
-        model = from_reference(args.checkpoint, args.config, device)
+        model = from_reference(args.checkpoint, args.config, device, method=args.method)
     else:
         model = load_model(args.checkpoint, device, use_ema=not args.no_ema)
     written = translate_files(model, args.input, args.output, args.direction, args.num_styles, args.style,

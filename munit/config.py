@@ -17,7 +17,7 @@ import yaml
 
 from munit.nets.blocks import ACTIVATIONS, NORMS, PAD_TYPES
 
-METHODS = ("munit",)
+METHODS = ("munit", "unit")
 BUILTIN_PREFIX = "builtin:"
 
 
@@ -79,6 +79,7 @@ class Config:
     vgg_w: float = 0.0  # Domain-invariant perceptual loss.
     recon_kl_w: float = 0.01  # UNIT: KL of the latent.
     recon_kl_cyc_w: float = 0.01  # UNIT: KL of the latent of the cycle.
+    unit_share_weights: bool = False  # (munit) UNIT: share the encoders' last and decoders' first block.
     vgg_model_path: str | None = None  # VGG16 weights file or folder; see munit.losses.vgg.
     # Networks.
     gen: GenConfig = field(default_factory=GenConfig)

@@ -117,7 +117,7 @@ def sample_grids(model: Model, output: str | Path, num_inputs: int = 8, num_styl
     generator = torch.Generator(device=device).manual_seed(seed)
     data = {d: build_dataset(model.cfg, d, "test") for d in "ab"}
     written = []
-    for direction in ("a2b", "b2a"):
+    for direction in model.method.directions:
         src, tgt = data[direction[0]], data[direction[2]]
         x = torch.stack([src[i % len(src)] for i in range(num_inputs)]).to(device)
         refs = torch.stack([tgt[(len(tgt) - 1 - i) % len(tgt)] for i in range(num_refs)]).to(device)
@@ -125,6 +125,6 @@ def sample_grids(model: Model, output: str | Path, num_inputs: int = 8, num_styl
                   else torch.empty(0, device=device))
         columns = model.method.sample_columns(model.nets, x, refs, direction, styles)
         path = Path(output) / f"{direction}_{model.iteration:08d}.png"
-        save_png(sample_grid(columns, refs, len(styles)), path)
+        save_png(sample_grid(columns, refs if model.method.multimodal else None), path)
         written.append(path)
     return written

@@ -63,13 +63,16 @@ def iteration_of(path: Path) -> int:
 
 
 def from_reference(gen_path: str | Path, config_path: str | Path, device: torch.device | str = "cpu",
-                   dis_path: str | Path | None = None) -> Model:
+                   dis_path: str | Path | None = None, method: str | None = None) -> Model:
     """Load a NVlabs/MUNIT generator checkpoint (e.g. `gen_01000000.pt`) with its YAML config.
 
+    `method` is "munit" (the default, the reference's MUNIT_Trainer) or "unit" (its UNIT_Trainer).
     Returns a `munit.inference.Model`; `model.nets["gen_a"]` and `["gen_b"]` have the reference's
-    `encode(x) -> (content, style)` and `decode(content, style) -> x`, images (N, C, H, W) in [-1, 1].
+    `encode` and `decode`: MUNIT `encode(x) -> (content, style)`, `decode(content, style) -> x`; UNIT
+    `encode(x) -> (hidden, noise)`, `decode(hidden) -> x`; images (N, C, H, W) in [-1, 1].
     """
-    cfg = load_config(config_path)
+    overrides = [f"method={method}"] if method else []
+    cfg = load_config(config_path, overrides)
     cfg.vgg_w = 0.0  # Inference needs no VGG weights.
     method = build_method(cfg)
     nets = method.build_networks()

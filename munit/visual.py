@@ -58,14 +58,15 @@ def save_png(image: Image.Image, path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def sample_grid(columns: list[torch.Tensor], refs: torch.Tensor, num_styles: int) -> Image.Image:
-    """Grid of one direction: a row per input (input, reconstruction, `num_styles` random-style
-    translations, then one translation per reference), under a header row showing the references."""
-    cols = [to_uint8(c) for c in columns]
-    n_refs = refs.shape[0]
-    header = [None] * (2 + num_styles) + list(to_uint8(refs))
-    rows = [header] + [[col[i] for col in cols] for i in range(cols[0].shape[0])]
-    labels = ["input", "recon", "random styles"] + [""] * (num_styles - 1) + ["reference-guided"] + [""] * (n_refs - 1)
+def sample_grid(columns: list[tuple[str, torch.Tensor]], refs: torch.Tensor | None = None) -> Image.Image:
+    """Grid of one direction: a row per input with one tile per labelled column (e.g. input,
+    reconstruction, translations). `refs`, if given, are shown in a header row above the last columns
+    (the reference-guided translations)."""
+    tiles = [to_uint8(images) for _, images in columns]
+    rows = [[col[i] for col in tiles] for i in range(tiles[0].shape[0])]
+    if refs is not None:
+        rows.insert(0, [None] * (len(tiles) - refs.shape[0]) + list(to_uint8(refs)))
+    labels = [label if c == 0 or columns[c - 1][0] != label else "" for c, (label, _) in enumerate(columns)]
     return tile(rows, labels)
 
 

@@ -142,3 +142,55 @@ def test_generator_step_matches_reference(golden, one_thread):
         got = params[k].detach()
         torch.testing.assert_close(got[~noise], exp[~noise], rtol=1e-5, atol=1e-7, msg=k)
         assert torch.all((got[noise] - exp[noise]).abs() <= trainer.cfg.lr * 1.01), k
+
+
+@pytest.fixture(scope="module")
+def unit_model():
+    return from_reference(golden_path("unit_gen.pt"), golden_path("config.yaml"), dis_path=golden_path("dis.pt"),
+                          method="unit")
+
+
+def test_unit_forward_tensors_match_reference(golden, unit_model):
+    _, cases, _, _ = golden
+    gen_a, gen_b = unit_model.nets["gen_a"], unit_model.nets["gen_b"]
+    with torch.no_grad():
+        h_a, h_b = gen_a.encode(cases["x_a"])[0], gen_b.encode(cases["x_b"])[0]
+        got = {"unit_h_a": h_a, "unit_h_b": h_b, "unit_x_ab": gen_b.decode(h_a), "unit_x_ba": gen_a.decode(h_b),
+               "unit_x_aa": gen_a.decode(h_a), "unit_x_bb": gen_b.decode(h_b)}
+    for name, value in got.items():
+        torch.testing.assert_close(value, cases[name], rtol=1e-4, atol=1e-5, msg=name)
+    x_ab = unit_model.method.translate(unit_model.nets, cases["x_a"], "a2b")
+    torch.testing.assert_close(x_ab, cases["unit_x_ab"], rtol=1e-4, atol=1e-5)
+
+
+def unit_trainer(golden, unit_model):
+    cfg = load_config(golden_path("config.yaml"), ["method=unit"])
+    trainer = Trainer(cfg, torch.device("cpu"))
+    trainer.nets.load_state_dict(unit_model.nets.state_dict())
+    trainer.nets.train()
+    return trainer
+
+
+def test_unit_discriminator_step_matches_reference(golden, unit_model, one_thread):
+    _, cases, _, _ = golden
+    step = cases["train_step"]
+    trainer = unit_trainer(golden, unit_model)
+    loss, terms = trainer.method.discriminator_loss(trainer.nets, cases["x_a"], cases["x_b"],
+                                                    noises=step["unit_dis_randn"])
+    for name in ("dis_a", "dis_b"):
+        torch.testing.assert_close(terms[name], step[f"unit_loss_{name}"], rtol=1e-5, atol=0)
+    torch.testing.assert_close(terms["total"], step["unit_loss_dis_total"], rtol=1e-5, atol=0)
+
+
+def test_unit_generator_step_matches_reference(golden, unit_model, one_thread):
+    _, cases, _, _ = golden
+    step = cases["train_step"]
+    trainer = unit_trainer(golden, unit_model)
+    trainer.opt_gen.zero_grad()
+    loss, terms = trainer.method.generator_loss(trainer.nets, cases["x_a"], cases["x_b"],
+                                                noises=step["unit_gen_randn"])
+    loss.backward()
+    for name, value in terms.items():
+        torch.testing.assert_close(value, step[f"unit_loss_gen_{name}"], rtol=1e-5, atol=0, msg=name)
+    params = dict(trainer.nets["gen_a"].named_parameters())
+    _assert_grads({k: params[k].grad for k in step["unit_gen_grad_a"]}, step["unit_gen_grad_a"])

@@ -20,6 +20,7 @@ class Method:
 
     name = ""
     multimodal = False  # Whether one input has many outputs (random or reference styles).
+    directions: tuple[str, ...] = DIRECTIONS  # Directions it translates in.
     generator_names: tuple[str, ...] = ("gen_a", "gen_b")
     discriminator_names: tuple[str, ...] = ("dis_a", "dis_b")
 
@@ -48,11 +49,31 @@ class Method:
         raise NotImplementedError
 
     def sample_columns(self, nets: nn.ModuleDict, x: torch.Tensor, refs: torch.Tensor, direction: str,
-                       styles: torch.Tensor) -> list[torch.Tensor]:
-        """Columns of a sample grid for inputs x: input, reconstruction, translations."""
+                       styles: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+        """Labelled columns of a sample grid for inputs x: input, reconstruction, translations. A
+        multimodal method adds one column per style in `styles` and one per reference image in `refs`."""
         raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """State the method keeps between iterations outside its networks (e.g. a pool of fakes)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
 
 
 def check_direction(direction: str) -> None:
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+
+
+def source_target(nets: nn.ModuleDict, direction: str) -> tuple[nn.Module, nn.Module]:
+    """The generators of the source and the target domain of `direction`."""
+    return (nets["gen_a"], nets["gen_b"]) if direction == "a2b" else (nets["gen_b"], nets["gen_a"])
+
+
+def detached(terms: dict[str, torch.Tensor], total: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Loss terms and their total, detached, for logging."""
+    logged = {name: value.detach() for name, value in terms.items()}
+    logged["total"] = total.detach()
+    return logged

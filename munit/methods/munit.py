@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from munit.losses import dis_loss, gen_adv_loss, recon_loss
-from munit.methods.base import Method, check_direction
+from munit.methods.base import Method, check_direction, detached, source_target
 from munit.nets.blocks import init_weights
 from munit.nets.discriminator import MsImageDis
 from munit.nets.generators import AdaINGen
@@ -60,7 +60,7 @@ class MUNIT(Method):
             "dis_b": dis_loss(nets["dis_b"](x_ab), nets["dis_b"](x_b), cfg.dis.gan_type),
         }
         total = cfg.gan_w * (terms["dis_a"] + terms["dis_b"])
-        return total, _detached(terms, total)
+        return total, detached(terms, total)
 
     def generator_loss(self, nets, x_a, x_b, s_a=None, s_b=None):
         """The full objective (paper Eq. 5 plus the optional cycle and perceptual terms), per domain."""
@@ -96,12 +96,12 @@ class MUNIT(Method):
             terms["vgg_a"] = perceptual_loss(self.vgg, x_ba, x_b)
             terms["vgg_b"] = perceptual_loss(self.vgg, x_ab, x_a)
             weights["vgg"] = cfg.vgg_w
-        total = sum(weights[name[:-2]] * value for name, value in terms.items())
-        return total, _detached(terms, total)
+        total = sum(weights[name.rsplit("_", 1)[0]] * value for name, value in terms.items())
+        return total, detached(terms, total)
 
     def translate(self, nets, x, direction, style=None):
         check_direction(direction)
-        source, target = _pair(nets, direction)
+        source, target = source_target(nets, direction)
         if style is None:
             style = self.random_styles(x.shape[0], x.device)
         return target.decode(source.encode_content(x), style)
@@ -111,20 +111,12 @@ class MUNIT(Method):
         return nets[f"gen_{domain}"].encode_style(x)
 
     def sample_columns(self, nets, x, refs, direction, styles):
-        source, target = _pair(nets, direction)
+        source, target = source_target(nets, direction)
         content, own_style = source.encode(x)
         n = x.shape[0]
-        columns = [x, source.decode(content, own_style)]
-        columns += [target.decode(content, s.expand(n, *s.shape)) for s in styles]
-        columns += [target.decode(content, s.expand(n, *s.shape)) for s in target.encode_style(refs)]
+        columns = [("input", x), ("recon", source.decode(content, own_style))]
+        columns += [("random styles", target.decode(content, s.expand(n, *s.shape))) for s in styles]
+        columns += [("reference-guided", target.decode(content, s.expand(n, *s.shape)))
+                    for s in target.encode_style(refs)]
         return columns
 
-
-def _pair(nets: nn.ModuleDict, direction: str) -> tuple[AdaINGen, AdaINGen]:
-    return (nets["gen_a"], nets["gen_b"]) if direction == "a2b" else (nets["gen_b"], nets["gen_a"])
-
-
-def _detached(terms: dict[str, torch.Tensor], total: torch.Tensor) -> dict[str, torch.Tensor]:
-    logged = {name: value.detach() for name, value in terms.items()}
-    logged["total"] = total.detach()
-    return logged

@@ -116,3 +116,28 @@ class AdaINGen(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(*self.encode(x))
+
+
+class VAEGen(nn.Module):
+    """UNIT's generator for one domain: `encode(x) -> (hidden, noise)`, `decode(hidden) -> x`.
+
+    The reference's "reduced VAE": the posterior is N(hidden, I), so sampling adds unit Gaussian noise
+    (in training only) and the KL term is mean(hidden**2). Decoder residual blocks use instance norm.
+    """
+
+    def __init__(self, in_dim: int, dim: int = 64, n_downsample: int = 2, n_res: int = 4, activ: str = "relu",
+                 pad_type: str = "reflect", **_unused):
+        super().__init__()
+        self.enc = ContentEncoder(n_downsample, n_res, in_dim, dim, activ, pad_type)
+        self.dec = Decoder(n_downsample, n_res, self.enc.out_dim, in_dim, "in", activ, pad_type)
+
+    def encode(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(hidden, noise); the noise is drawn unless given (the reference draws it on every call)."""
+        hidden = self.enc(x)
+        return hidden, torch.randn_like(hidden) if noise is None else noise
+
+    def decode(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.dec(hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.enc(x))

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from munit.config import Config, save_config
 from munit.data import build_dataset, stack, train_loader
-from munit.methods import DIRECTIONS, Method, build_method
+from munit.methods import Method, build_method
 from munit.training.checkpoint import (
     CheckpointError,
     latest_checkpoint,
@@ -55,10 +55,11 @@ class Trainer:
         self.iteration = 0
         gen = torch.Generator().manual_seed(cfg.seed + 1)
         self.display_styles = {d: torch.randn(NUM_DISPLAY_STYLES, cfg.gen.style_dim, 1, 1, generator=gen)
-                               for d in DIRECTIONS} if self.method.multimodal else {}
+                               for d in self.method.directions} if self.method.multimodal else {}
 
     def _adam(self, names: tuple[str, ...]) -> torch.optim.Adam:
         params = [p for n in names for p in self.nets[n].parameters() if p.requires_grad]
+        params = list({id(p): p for p in params}.values())  # Weights shared between networks, once.
         return torch.optim.Adam(params, lr=self.cfg.lr, betas=(self.cfg.beta1, self.cfg.beta2),
                                 weight_decay=self.cfg.weight_decay)
 
@@ -123,6 +124,7 @@ class Trainer:
             "optimizers": {"gen": self.opt_gen.state_dict(), "dis": self.opt_dis.state_dict()},
             "schedulers": {"gen": self.schedulers[0].state_dict(), "dis": self.schedulers[1].state_dict()},
             "display_styles": self.display_styles,
+            "method_state": self.method.state_dict(),
             "rng": {"torch": torch.get_rng_state(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
         }
@@ -139,6 +141,7 @@ class Trainer:
         for scheduler, key in zip(self.schedulers, ("gen", "dis"), strict=True):
             scheduler.load_state_dict(state["schedulers"][key])
         self.display_styles = state["display_styles"]
+        self.method.load_state_dict(state.get("method_state", {}))
         self.iteration = int(state["iteration"])
         torch.set_rng_state(state["rng"]["torch"])
         if state["rng"]["cuda"] and torch.cuda.is_available():
@@ -149,13 +152,13 @@ class Trainer:
         """One PNG per direction: inputs, reconstructions, random-style and reference-guided translations."""
         nets = self.sampling_nets().eval()
         paths = []
-        for direction in DIRECTIONS:
+        for direction in self.method.directions:
             src, tgt = direction[0], direction[2]
             x, refs = displays[src].to(self.device), displays[f"ref_{tgt}"].to(self.device)
             styles = self.display_styles.get(direction, torch.empty(0)).to(self.device)
             columns = self.method.sample_columns(nets, x, refs, direction, styles)
             path = image_dir / f"{direction}_{tag}.png"
-            save_png(sample_grid(columns, refs, len(styles)), path)
+            save_png(sample_grid(columns, refs if self.method.multimodal else None), path)
             paths.append(path)
         write_index(image_dir)
         self.nets.train()

@@ -1,0 +1,112 @@
+"""UNIT (Liu, Breuel, Kautz, NeurIPS 2017): a shared latent space learnt by two VAE-GANs with cycle
+consistency. As NVlabs/MUNIT's UNIT_Trainer: the posterior is N(h, I), KL = mean(h**2), and no weights
+are shared unless `unit_share_weights` asks for the paper's sharing."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+
+from munit.losses import dis_loss, gen_adv_loss, recon_loss
+from munit.methods.base import Method, check_direction, detached, source_target
+from munit.nets.blocks import init_weights
+from munit.nets.discriminator import MsImageDis
+from munit.nets.generators import VAEGen
+from munit.nets.vgg import load_vgg16, perceptual_loss
+
+
+class UNIT(Method):
+    name = "unit"
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.vgg = load_vgg16(cfg.vgg_model_path) if cfg.vgg_w > 0 else None
+
+    def build_networks(self) -> nn.ModuleDict:
+        cfg = self.cfg
+        dis_kwargs = {k: v for k, v in dataclasses.asdict(cfg.dis).items() if k != "gan_type"}
+        gen_kwargs = dataclasses.asdict(cfg.gen)
+        nets = nn.ModuleDict({
+            "gen_a": VAEGen(cfg.input_dim_a, **gen_kwargs),
+            "gen_b": VAEGen(cfg.input_dim_b, **gen_kwargs),
+            "dis_a": MsImageDis(cfg.input_dim_a, **dis_kwargs),
+            "dis_b": MsImageDis(cfg.input_dim_b, **dis_kwargs),
+        })
+        if cfg.unit_share_weights:  # The paper: the encoders' last and the decoders' first layer are shared.
+            nets["gen_b"].enc.model[-1].model[-1] = nets["gen_a"].enc.model[-1].model[-1]
+            nets["gen_b"].dec.model[0].model[0] = nets["gen_a"].dec.model[0].model[0]
+        for name in self.generator_names:
+            init_weights(nets[name], cfg.init)
+        for name in self.discriminator_names:
+            init_weights(nets[name], "gaussian")
+        return nets
+
+    def to(self, device):
+        if self.vgg is not None:
+            self.vgg.to(device)
+        return self
+
+    def discriminator_loss(self, nets, x_a, x_b, noises=None):
+        """`noises`: the two encoder noises (of x_a, then x_b); drawn when not given."""
+        cfg = self.cfg
+        n_a, n_b = noises if noises is not None else (None, None)
+        with torch.no_grad():
+            h_a, n_a = nets["gen_a"].encode(x_a, n_a)
+            h_b, n_b = nets["gen_b"].encode(x_b, n_b)
+            x_ba = nets["gen_a"].decode(h_b + n_b)
+            x_ab = nets["gen_b"].decode(h_a + n_a)
+        terms = {
+            "dis_a": dis_loss(nets["dis_a"](x_ba), nets["dis_a"](x_a), cfg.dis.gan_type),
+            "dis_b": dis_loss(nets["dis_b"](x_ab), nets["dis_b"](x_b), cfg.dis.gan_type),
+        }
+        total = cfg.gan_w * (terms["dis_a"] + terms["dis_b"])
+        return total, detached(terms, total)
+
+    def generator_loss(self, nets, x_a, x_b, noises=None):
+        """`noises`: the four encoder noises, in call order (x_a, x_b, x_ba, x_ab); drawn when not given."""
+        cfg = self.cfg
+        gen_a, gen_b = nets["gen_a"], nets["gen_b"]
+        n = list(noises) if noises is not None else [None] * 4
+        h_a, n_a = gen_a.encode(x_a, n[0])
+        h_b, n_b = gen_b.encode(x_b, n[1])
+        x_a_recon = gen_a.decode(h_a + n_a)
+        x_b_recon = gen_b.decode(h_b + n_b)
+        x_ba = gen_a.decode(h_b + n_b)
+        x_ab = gen_b.decode(h_a + n_a)
+        h_b_recon, n_b_recon = gen_a.encode(x_ba, n[2])
+        h_a_recon, n_a_recon = gen_b.encode(x_ab, n[3])
+        terms = {
+            "recon_x_a": recon_loss(x_a_recon, x_a),
+            "recon_x_b": recon_loss(x_b_recon, x_b),
+            "recon_kl_a": torch.mean(h_a ** 2),
+            "recon_kl_b": torch.mean(h_b ** 2),
+            "recon_kl_cyc_aba": torch.mean(h_a_recon ** 2),
+            "recon_kl_cyc_bab": torch.mean(h_b_recon ** 2),
+            "adv_a": gen_adv_loss(nets["dis_a"](x_ba), cfg.dis.gan_type),
+            "adv_b": gen_adv_loss(nets["dis_b"](x_ab), cfg.dis.gan_type),
+        }
+        weights = {"recon_x": cfg.recon_x_w, "recon_kl": cfg.recon_kl_w, "recon_kl_cyc": cfg.recon_kl_cyc_w,
+                   "adv": cfg.gan_w}
+        if cfg.recon_x_cyc_w > 0:
+            terms["cyc_x_a"] = recon_loss(gen_a.decode(h_a_recon + n_a_recon), x_a)
+            terms["cyc_x_b"] = recon_loss(gen_b.decode(h_b_recon + n_b_recon), x_b)
+            weights["cyc_x"] = cfg.recon_x_cyc_w
+        if cfg.vgg_w > 0:
+            terms["vgg_a"] = perceptual_loss(self.vgg, x_ba, x_b)
+            terms["vgg_b"] = perceptual_loss(self.vgg, x_ab, x_a)
+            weights["vgg"] = cfg.vgg_w
+        total = sum(weights[name.rsplit("_", 1)[0]] * value for name, value in terms.items())
+        return total, detached(terms, total)
+
+    def translate(self, nets, x, direction, style=None):
+        """The latent mean, no noise, as the reference does at test time."""
+        check_direction(direction)
+        source, target = source_target(nets, direction)
+        return target.decode(source.enc(x))
+
+    def sample_columns(self, nets, x, refs, direction, styles):
+        source, target = source_target(nets, direction)
+        hidden = source.enc(x)
+        return [("input", x), ("recon", source.decode(hidden)), ("translation", target.decode(hidden))]
