@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, help="image file or folder of images")
     p.add_argument("--output", required=True, help="folder for the translations")
     p.add_argument("--direction", choices=DIRECTIONS, default="a2b", help="a2b (default) or b2a")
-    p.add_argument("--num-styles", type=_positive, default=10, help="random styles per input (default 10)")
+    p.add_argument("--num-styles", type=_positive,
+                   help="random styles per input, for multimodal methods (default 10)")
     p.add_argument("--style", help="reference image of the target domain whose style to copy")
     p.add_argument("--seed", type=int, default=10, help="seed of the random styles (default 10)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps")
@@ -110,7 +111,10 @@ def _translate(args: argparse.Namespace) -> None:
         model = from_reference(args.checkpoint, args.config, device, method=args.method)
     else:
         model = load_model(args.checkpoint, device, use_ema=not args.no_ema)
-    written = translate_files(model, args.input, args.output, args.direction, args.num_styles, args.style,
+    if args.num_styles is not None and not model.method.multimodal:
+        raise ValueError(f"--num-styles: method {model.cfg.method!r} gives one output per input "
+                         "(multimodal methods: munit, cyclegan_noise, bicyclegan)")
+    written = translate_files(model, args.input, args.output, args.direction, args.num_styles or 10, args.style,
                               args.seed)
     print(f"wrote {len(written)} images to {args.output}")
 

@@ -17,7 +17,7 @@ import yaml
 
 from munit.nets.blocks import ACTIVATIONS, NORMS, PAD_TYPES
 
-METHODS = ("munit", "unit")
+METHODS = ("munit", "unit", "cyclegan", "cyclegan_noise", "pix2pix", "bicyclegan")
 BUILTIN_PREFIX = "builtin:"
 
 
@@ -66,9 +66,10 @@ class Config:
     beta2: float = 0.999
     init: str = "kaiming"  # Generator init; discriminators always use gaussian N(0, 0.02).
     lr: float = 0.0001
-    lr_policy: str = "step"  # constant | step
+    lr_policy: str = "step"  # constant | step | linear
     step_size: int = 100000  # Iterations between lr decays (step policy).
     gamma: float = 0.5  # lr factor per decay (step policy).
+    lr_decay_start: int | None = None  # (munit) Linear policy: decay to 0 at max_iter from here (max_iter / 2).
     ema_beta: float = 0.0  # (munit) EMA decay of generator weights for sampling, e.g. 0.999; 0 is off.
     # Loss weights.
     gan_w: float = 1.0
@@ -80,6 +81,8 @@ class Config:
     recon_kl_w: float = 0.01  # UNIT: KL of the latent.
     recon_kl_cyc_w: float = 0.01  # UNIT: KL of the latent of the cycle.
     unit_share_weights: bool = False  # (munit) UNIT: share the encoders' last and decoders' first block.
+    identity_w: float = 0.0  # (munit) CycleGAN: identity loss weight (the paper: 0.5 x recon_x_cyc_w).
+    pool_size: int = 50  # (munit) CycleGAN: past fakes the discriminators also see; 0 is off.
     vgg_model_path: str | None = None  # VGG16 weights file or folder; see munit.losses.vgg.
     # Networks.
     gen: GenConfig = field(default_factory=GenConfig)
@@ -123,7 +126,7 @@ class Config:
 CHOICES = {
     "method": METHODS,
     "init": ("gaussian", "kaiming", "xavier", "orthogonal", "default"),
-    "lr_policy": ("constant", "step"),
+    "lr_policy": ("constant", "step", "linear"),
     "gen.activ": ACTIVATIONS,
     "gen.pad_type": PAD_TYPES,
     "dis.activ": ACTIVATIONS,
@@ -134,7 +137,8 @@ CHOICES = {
     "input_dim_b": (1, 3, 4),
 }
 NON_NEGATIVE = {"keep_last", "num_workers", "weight_decay", "ema_beta", "gan_w", "recon_x_w", "recon_s_w",
-                "recon_c_w", "recon_x_cyc_w", "vgg_w", "recon_kl_w", "recon_kl_cyc_w", "seed"}
+                "recon_c_w", "recon_x_cyc_w", "vgg_w", "recon_kl_w", "recon_kl_cyc_w", "seed", "identity_w",
+                "pool_size"}
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
@@ -255,15 +259,15 @@ def _check_sizes(cfg: Config, fail: Any) -> None:
     need = min_image_size(cfg)
     if smallest < need:
         fail("crop_image_height" if cfg.crop_image_height < need else "crop_image_width", smallest,
-             f"expected at least {need} px for the style encoder and a discriminator with "
-             f"n_layer={cfg.dis.n_layer}, num_scales={cfg.dis.num_scales}, pad_type={cfg.dis.pad_type}")
+             f"expected at least {need} px for the networks of method {cfg.method} with "
+             f"dis.n_layer={cfg.dis.n_layer}, dis.num_scales={cfg.dis.num_scales}")
 
 
 def min_image_size(cfg: Config) -> int:
-    """Smallest image side the networks accept: each 4x4 stride-2 conv needs at least 2 px of input."""
-    style_min = 16  # Four stride-2 convs leave 2 px, the least a 4x4 conv with padding 1 takes.
-    dis_min = 2 ** cfg.dis.n_layer * 2 ** (cfg.dis.num_scales - 1)
-    return max(style_min, dis_min)
+    """Smallest image side the configured method's networks accept."""
+    from munit.methods import METHODS
+
+    return METHODS[cfg.method].min_image_size(cfg)
 
 
 def _check_data(cfg: Config, fail: Any) -> None:

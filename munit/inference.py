@@ -84,8 +84,8 @@ def translate_files(model: Model, inputs: str | Path, output: str | Path, direct
     generator = torch.Generator(device=device).manual_seed(seed)
     style = None
     if style_image is not None:
-        if not model.method.multimodal:
-            raise ValueError(f"--style: method {model.cfg.method!r} has no style codes")
+        if not model.method.reference_guided:
+            raise ValueError(f"--style: method {model.cfg.method!r} cannot copy the style of a reference image")
         ref = prepare(Path(style_image), model, tgt).to(device)
         style = model.method.encode_style(model.nets, ref, tgt)
     elif not model.method.multimodal:
@@ -125,6 +125,6 @@ def sample_grids(model: Model, output: str | Path, num_inputs: int = 8, num_styl
                   else torch.empty(0, device=device))
         columns = model.method.sample_columns(model.nets, x, refs, direction, styles)
         path = Path(output) / f"{direction}_{model.iteration:08d}.png"
-        save_png(sample_grid(columns, refs if model.method.multimodal else None), path)
+        save_png(sample_grid(columns, refs if model.method.reference_guided else None), path)
         written.append(path)
     return written

@@ -9,20 +9,26 @@ from torch.utils.data import DataLoader, Sampler
 
 from munit.config import BUILTIN_PREFIX, Config
 from munit.data.builtin import BUILTIN_DATASETS
-from munit.data.images import DataError, FileDataset, ImageDataset, find_images, read_list
+from munit.data.images import DataError, FileDataset, HalfDataset, ImageDataset, PairedDataset, find_images, read_list
 
 SPLITS = ("train", "test")
 
 
-def build_dataset(cfg: Config, domain: str, split: str) -> ImageDataset:
-    """The images of `domain` ('a' or 'b') and `split` ('train' or 'test') as the config describes them."""
+def build_dataset(cfg: Config, domain: str, split: str, paired: bool = False) -> ImageDataset:
+    """The images of `domain` ('a' or 'b') and `split` ('train' or 'test') as the config describes them.
+
+    With `paired`, the built-in data renders the same content in both domains, and a folder that holds
+    `<split>/` of side-by-side A|B images (the pix2pix layout) is read as such."""
     kwargs = dict(size=cfg.size_of(domain), crop=(cfg.crop_image_height, cfg.crop_image_width),
                   channels=cfg.input_dim(domain), train=split == "train", flip=cfg.flip,
                   skip_bad_images=cfg.skip_bad_images)
     root = cfg.data_root
     if root is not None and root.startswith(BUILTIN_PREFIX):
         count = cfg.builtin_train_size if split == "train" else cfg.builtin_test_size
-        return BUILTIN_DATASETS[root[len(BUILTIN_PREFIX):]](domain, split, count, seed=cfg.seed, **kwargs)
+        return BUILTIN_DATASETS[root[len(BUILTIN_PREFIX):]](domain, split, count, seed=cfg.seed, paired=paired,
+                                                            **kwargs)
+    if root is not None and paired and (Path(root) / split).is_dir():
+        return HalfDataset(find_images(Path(root) / split), half=domain, **kwargs)
     if root is not None:
         return FileDataset(find_images(Path(root) / f"{split}{domain.upper()}"), **kwargs)
     folder = getattr(cfg, f"data_folder_{split}_{domain}")
@@ -32,6 +38,33 @@ def build_dataset(cfg: Config, domain: str, split: str) -> ImageDataset:
                         f"testA, testB, or builtin:shapes) or data_folder_{split}_{domain} and "
                         f"data_list_{split}_{domain}")
     return FileDataset(read_list(folder, list_file), **kwargs)
+
+
+def build_split(cfg: Config, split: str, paired: bool = False) -> dict[str, ImageDataset]:
+    """Both domains of a split; paired data is checked to be aligned (same count, same file names)."""
+    data = {d: build_dataset(cfg, d, split, paired) for d in "ab"}
+    if paired:
+        a, b = data["a"], data["b"]
+        if len(a) != len(b):
+            raise DataError(f"paired {split} data needs as many A images as B images, found {len(a)} and {len(b)}")
+        if isinstance(a, FileDataset) and not isinstance(a, HalfDataset):
+            for pa, pb in zip(a.paths, b.paths, strict=True):
+                if pa.name != pb.name:
+                    raise DataError(f"paired {split} data: {pa} has no partner of the same name in B "
+                                    f"(next B file is {pb})")
+    return data
+
+
+def training_batches(cfg: Config, data: dict[str, ImageDataset], start: int, device: torch.device,
+                     paired: bool = False, num_workers: int | None = None):
+    """Endless (x_a, x_b) batches from iteration `start` on: independent per domain, or aligned pairs."""
+    if paired:
+        loader = train_loader(cfg, PairedDataset(data["a"], data["b"]), "a", start, device, num_workers)
+        yield from loader
+        return
+    loaders = [iter(train_loader(cfg, data[d], d, start, device, num_workers)) for d in "ab"]
+    while True:
+        yield next(loaders[0]), next(loaders[1])
 
 
 class InfiniteBatches(Sampler):
@@ -60,7 +93,7 @@ class InfiniteBatches(Sampler):
             batch += 1
 
 
-def train_loader(cfg: Config, dataset: ImageDataset, domain: str, start: int, device: torch.device,
+def train_loader(cfg: Config, dataset, domain: str, start: int, device: torch.device,
                  num_workers: int | None = None) -> DataLoader:
     workers = cfg.num_workers if num_workers is None else num_workers
     sampler = InfiniteBatches(len(dataset), cfg.batch_size, seed=cfg.seed * 2 + "ab".index(domain), start=start)

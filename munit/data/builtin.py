@@ -36,7 +36,14 @@ class ShapeFactors:
         return asdict(self)
 
 
-def draw_factors(seed: int, split: str, domain: str, index: int) -> ShapeFactors:
+def draw_factors(seed: int, split: str, domain: str, index: int, paired: bool = False) -> ShapeFactors:
+    """Factors of image `index`; with `paired`, domain B takes its content (shape, position, size,
+    rotation) from domain A's image of the same index and only its style from its own draw."""
+    if paired and domain == "b":
+        content = draw_factors(seed, split, "a", index)
+        style = draw_factors(seed, split, "b", index)
+        return ShapeFactors(content.shape, content.cx, content.cy, content.radius, content.angle,
+                            style.hue_mode, style.hue, style.light_angle)
     rng = np.random.default_rng([seed, SPLITS[split], "ab".index(domain), index])
     mode = int(rng.integers(len(HUE_MODES)))
     return ShapeFactors(
@@ -100,15 +107,15 @@ def render(f: ShapeFactors, domain: str, size: int) -> np.ndarray:
 class ShapesDataset(ImageDataset):
     """`count` images of one domain and split of the built-in data, rendered at `size` px on demand."""
 
-    def __init__(self, domain: str, split: str, count: int, seed: int = 0, **kwargs):
+    def __init__(self, domain: str, split: str, count: int, seed: int = 0, paired: bool = False, **kwargs):
         super().__init__(**kwargs)
-        self.domain, self.split, self.count, self.seed = domain, split, count, seed
+        self.domain, self.split, self.count, self.seed, self.paired = domain, split, count, seed, paired
 
     def __len__(self) -> int:
         return self.count
 
     def factors(self, index: int) -> ShapeFactors:
-        return draw_factors(self.seed, self.split, self.domain, index)
+        return draw_factors(self.seed, self.split, self.domain, index, self.paired)
 
     def open(self, index: int) -> Image.Image:
         return to_mode(Image.fromarray(render(self.factors(index), self.domain, self.size), "RGB"), self.channels)

@@ -143,3 +143,31 @@ class FileDataset(ImageDataset):
 
     def name(self, index: int) -> str:
         return self.paths[index].stem
+
+
+class HalfDataset(FileDataset):
+    """One half of side-by-side A|B images (the pix2pix layout): A is the left half, B the right."""
+
+    def __init__(self, paths: list[Path], half: str, **kwargs):
+        super().__init__(paths, **kwargs)
+        self.half = half
+
+    def open(self, index: int) -> Image.Image:
+        img = super().open(index)
+        w, h = img.size
+        return img.crop((0, 0, w // 2, h) if self.half == "a" else (w // 2, 0, w, h))
+
+
+class PairedDataset(Dataset):
+    """Aligned pairs: item i is (A_i, B_i), flipped and cropped alike (both halves get the same seed)."""
+
+    def __init__(self, a: ImageDataset, b: ImageDataset):
+        if len(a) != len(b):
+            raise DataError(f"paired data needs as many A images as B images, found {len(a)} and {len(b)}")
+        self.a, self.b = a, b
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.a[item], self.b[item]

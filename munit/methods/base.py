@@ -19,13 +19,20 @@ class Method:
     """
 
     name = ""
-    multimodal = False  # Whether one input has many outputs (random or reference styles).
+    multimodal = False  # Whether one input has many outputs, one per random style code.
+    reference_guided = False  # Whether it can copy the style of a reference image (`encode_style`).
     directions: tuple[str, ...] = DIRECTIONS  # Directions it translates in.
+    paired = False  # Whether it trains on aligned (A_i, B_i) pairs.
     generator_names: tuple[str, ...] = ("gen_a", "gen_b")
     discriminator_names: tuple[str, ...] = ("dis_a", "dis_b")
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
+
+    @classmethod
+    def min_image_size(cls, cfg: Config) -> int:
+        """Smallest image side the method's networks accept (checked when a config is loaded)."""
+        return 1
 
     def build_networks(self) -> nn.ModuleDict:
         raise NotImplementedError
@@ -43,6 +50,15 @@ class Method:
                        ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         raise NotImplementedError
 
+    def random_styles(self, n: int, device: torch.device, generator: torch.Generator | None = None
+                      ) -> torch.Tensor:
+        """n style (or noise) codes (n, gen.style_dim, 1, 1) from the prior N(0, I)."""
+        return torch.randn(n, self.cfg.gen.style_dim, 1, 1, device=device, generator=generator)
+
+    def encode_style(self, nets: nn.ModuleDict, x: torch.Tensor, domain: str) -> torch.Tensor:
+        """Style code (N, style_dim, 1, 1) of images x of domain 'a' or 'b' (reference-guided methods)."""
+        raise ValueError(f"method {self.name!r} cannot take the style of a reference image")
+
     def translate(self, nets: nn.ModuleDict, x: torch.Tensor, direction: str,
                   style: torch.Tensor | None = None) -> torch.Tensor:
         """Translate x; `style` (N, style_dim) is the target style of a multimodal method."""
@@ -51,7 +67,8 @@ class Method:
     def sample_columns(self, nets: nn.ModuleDict, x: torch.Tensor, refs: torch.Tensor, direction: str,
                        styles: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
         """Labelled columns of a sample grid for inputs x: input, reconstruction, translations. A
-        multimodal method adds one column per style in `styles` and one per reference image in `refs`."""
+        multimodal method adds one column per code in `styles`, a reference-guided one a column per
+        image in `refs` (last)."""
         raise NotImplementedError
 
     def state_dict(self) -> dict:
@@ -60,6 +77,12 @@ class Method:
 
     def load_state_dict(self, state: dict) -> None:
         pass
+
+
+def multiscale_min_size(cfg: Config) -> int:
+    """MUNIT/UNIT: each 4x4 stride-2 conv needs at least 2 px of input, at every discriminator scale, and
+    the style encoder's four stride-2 convs need 16 px."""
+    return max(16, 2 ** cfg.dis.n_layer * 2 ** (cfg.dis.num_scales - 1))
 
 
 def check_direction(direction: str) -> None:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from munit.losses import dis_loss, gen_adv_loss, recon_loss
-from munit.methods.base import Method, check_direction, detached, source_target
+from munit.methods.base import Method, check_direction, detached, multiscale_min_size, source_target
 from munit.nets.blocks import init_weights
 from munit.nets.discriminator import MsImageDis
 from munit.nets.generators import AdaINGen
@@ -19,10 +19,15 @@ from munit.nets.vgg import load_vgg16, perceptual_loss
 class MUNIT(Method):
     name = "munit"
     multimodal = True
+    reference_guided = True
 
     def __init__(self, cfg):
         super().__init__(cfg)
         self.vgg = load_vgg16(cfg.vgg_model_path) if cfg.vgg_w > 0 else None
+
+    @classmethod
+    def min_image_size(cls, cfg) -> int:
+        return multiscale_min_size(cfg)
 
     def build_networks(self) -> nn.ModuleDict:
         cfg = self.cfg
@@ -43,10 +48,6 @@ class MUNIT(Method):
         if self.vgg is not None:
             self.vgg.to(device)
         return self
-
-    def random_styles(self, n: int, device: torch.device, generator: torch.Generator | None = None
-                      ) -> torch.Tensor:
-        return torch.randn(n, self.cfg.gen.style_dim, 1, 1, device=device, generator=generator)
 
     def discriminator_loss(self, nets, x_a, x_b, s_a=None, s_b=None):
         cfg = self.cfg
@@ -107,7 +108,6 @@ class MUNIT(Method):
         return target.decode(source.encode_content(x), style)
 
     def encode_style(self, nets, x: torch.Tensor, domain: str) -> torch.Tensor:
-        """Style code (N, style_dim, 1, 1) of images x of domain 'a' or 'b'."""
         return nets[f"gen_{domain}"].encode_style(x)
 
     def sample_columns(self, nets, x, refs, direction, styles):

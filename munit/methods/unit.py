@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from munit.losses import dis_loss, gen_adv_loss, recon_loss
-from munit.methods.base import Method, check_direction, detached, source_target
+from munit.methods.base import Method, check_direction, detached, multiscale_min_size, source_target
 from munit.nets.blocks import init_weights
 from munit.nets.discriminator import MsImageDis
 from munit.nets.generators import VAEGen
@@ -23,6 +23,10 @@ class UNIT(Method):
     def __init__(self, cfg):
         super().__init__(cfg)
         self.vgg = load_vgg16(cfg.vgg_model_path) if cfg.vgg_w > 0 else None
+
+    @classmethod
+    def min_image_size(cls, cfg) -> int:
+        return multiscale_min_size(cfg)
 
     def build_networks(self) -> nn.ModuleDict:
         cfg = self.cfg

@@ -11,7 +11,7 @@ from torch import nn
 from tqdm import tqdm
 
 from munit.config import Config, save_config
-from munit.data import build_dataset, stack, train_loader
+from munit.data import build_split, stack, training_batches
 from munit.methods import Method, build_method
 from munit.training.checkpoint import (
     CheckpointError,
@@ -36,6 +36,9 @@ def learning_rate_factor(cfg: Config, iteration: int) -> float:
     first decay applies at iteration step_size - 1."""
     if cfg.lr_policy == "step":
         return cfg.gamma ** ((iteration + 1) // cfg.step_size)
+    if cfg.lr_policy == "linear":  # CycleGAN: constant, then linearly to 0 at max_iter.
+        start = cfg.lr_decay_start if cfg.lr_decay_start is not None else cfg.max_iter // 2
+        return min(1.0, max(0.0, (cfg.max_iter - iteration) / max(cfg.max_iter - start, 1)))
     return 1.0
 
 
@@ -158,7 +161,7 @@ class Trainer:
             styles = self.display_styles.get(direction, torch.empty(0)).to(self.device)
             columns = self.method.sample_columns(nets, x, refs, direction, styles)
             path = image_dir / f"{direction}_{tag}.png"
-            save_png(sample_grid(columns, refs if self.method.multimodal else None), path)
+            save_png(sample_grid(columns, refs if self.method.reference_guided else None), path)
             paths.append(path)
         write_index(image_dir)
         self.nets.train()
@@ -188,10 +191,11 @@ def train(cfg: Config, run_dir: str | Path, device: torch.device, resume: bool =
     start = trainer.iteration
     save_config(cfg, run_dir / "config.yaml")
 
-    datasets = {(d, s): build_dataset(cfg, d, s) for d in "ab" for s in ("train", "test")}
-    loaders = {d: iter(train_loader(cfg, datasets[d, "train"], d, start, device, num_workers)) for d in "ab"}
-    test_display = _displays(cfg, datasets, "test")
-    train_display = _displays(cfg, datasets, "train")
+    paired = trainer.method.paired
+    data = {split: build_split(cfg, split, paired) for split in ("train", "test")}
+    batches = training_batches(cfg, data["train"], start, device, paired, num_workers)
+    test_display = _displays(cfg, data["test"])
+    train_display = _displays(cfg, data["train"])
     image_dir = run_dir / "images"
 
     log = RunLog(run_dir, start)
@@ -199,8 +203,7 @@ def train(cfg: Config, run_dir: str | Path, device: torch.device, resume: bool =
     last_time, last_iter = time.perf_counter(), start
     try:
         while trainer.iteration < cfg.max_iter:
-            x_a = next(loaders["a"]).to(device, non_blocking=True)
-            x_b = next(loaders["b"]).to(device, non_blocking=True)
+            x_a, x_b = (x.to(device, non_blocking=True) for x in next(batches))
             terms = trainer.step(x_a, x_b)
             it = trainer.iteration
             bar.update(1)
@@ -225,11 +228,11 @@ def train(cfg: Config, run_dir: str | Path, device: torch.device, resume: bool =
     return run_dir
 
 
-def _displays(cfg: Config, datasets: dict, split: str) -> dict[str, torch.Tensor]:
+def _displays(cfg: Config, data: dict) -> dict[str, torch.Tensor]:
     """Fixed display batches: inputs of each domain and references of each domain."""
     out = {}
     for d in "ab":
-        ds = datasets[d, split]
+        ds = data[d]
         out[d] = stack(ds, min(cfg.display_size, len(ds)))
         refs = [ds[(len(ds) - 1 - i) % len(ds)] for i in range(NUM_DISPLAY_REFS)]
         out[f"ref_{d}"] = torch.stack(refs)

@@ -1,0 +1,146 @@
+"""CycleGAN (Zhu et al., ICCV 2017) and CycleGAN with noise, the MUNIT paper's multimodal baseline.
+
+Generators translate one way each (gen_ab: A -> B, gen_ba: B -> A); LSGAN losses, cycle loss
+(`recon_x_cyc_w`, 10 in the paper), identity loss (`identity_w`, 0.5 x 10), and a pool of 50 past fakes
+for the discriminators (`pool_size`). The noise variant feeds a per-image Gaussian vector of
+`gen.style_dim` values to the generators as extra input channels, so one input can give many outputs
+(in the MUNIT paper this baseline mostly ignores its noise, which its diversity score shows).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from munit.config import ConfigError
+from munit.losses import recon_loss
+from munit.methods.base import Method, check_direction, detached
+from munit.nets.baselines import PatchDis, ResnetGenerator
+from munit.nets.blocks import init_weights
+
+
+def mse_to(outputs: list[torch.Tensor], target: float) -> torch.Tensor:
+    return sum(torch.mean((o - target) ** 2) for o in outputs)
+
+
+class ImagePool:
+    """Shrivastava et al.'s history of generated images: once full, each new fake is swapped, with
+    probability 1/2, for a stored one, which the discriminator sees instead."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.images: list[torch.Tensor] = []
+
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        if self.size == 0:
+            return images
+        out = []
+        for image in images.detach():
+            if len(self.images) < self.size:
+                self.images.append(image)
+                out.append(image)
+            elif torch.rand(()) < 0.5:
+                i = int(torch.randint(len(self.images), ()))
+                out.append(self.images[i])
+                self.images[i] = image
+            else:
+                out.append(image)
+        return torch.stack(out)
+
+
+class CycleGAN(Method):
+    name = "cyclegan"
+    generator_names = ("gen_ab", "gen_ba")
+    noise_dim = 0
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        if cfg.identity_w > 0 and cfg.input_dim_a != cfg.input_dim_b:
+            raise ConfigError(f"identity_w is {cfg.identity_w}; the identity loss needs input_dim_a == input_dim_b "
+                              f"(got {cfg.input_dim_a} and {cfg.input_dim_b}); set identity_w: 0")
+        self.pools = {d: ImagePool(cfg.pool_size) for d in "ab"}
+
+    @classmethod
+    def min_image_size(cls, cfg) -> int:
+        return 3 * 2 ** cfg.dis.n_layer  # The PatchGAN's two stride-1 4x4 convs need 3 px after downsampling.
+
+    def build_networks(self) -> nn.ModuleDict:
+        cfg, g, d = self.cfg, self.cfg.gen, self.cfg.dis
+        nets = nn.ModuleDict({
+            "gen_ab": ResnetGenerator(cfg.input_dim_a, cfg.input_dim_b, g.dim, g.n_downsample, g.n_res, g.pad_type,
+                                      self.noise_dim),
+            "gen_ba": ResnetGenerator(cfg.input_dim_b, cfg.input_dim_a, g.dim, g.n_downsample, g.n_res, g.pad_type,
+                                      self.noise_dim),
+            "dis_a": PatchDis(cfg.input_dim_a, d.dim, d.n_layer, d.norm),
+            "dis_b": PatchDis(cfg.input_dim_b, d.dim, d.n_layer, d.norm),
+        })
+        for name in self.generator_names:
+            init_weights(nets[name], cfg.init)
+        for name in self.discriminator_names:
+            init_weights(nets[name], "gaussian")
+        return nets
+
+    def _noise(self, x: torch.Tensor) -> torch.Tensor | None:
+        return torch.randn(x.shape[0], self.noise_dim, device=x.device) if self.noise_dim else None
+
+    def discriminator_loss(self, nets, x_a, x_b):
+        with torch.no_grad():
+            fake_b = self.pools["b"].query(nets["gen_ab"](x_a, self._noise(x_a)))
+            fake_a = self.pools["a"].query(nets["gen_ba"](x_b, self._noise(x_b)))
+        terms = {  # The paper halves the discriminator's objective to slow it down relative to G.
+            "dis_a": 0.5 * (mse_to(nets["dis_a"](x_a), 1.0) + mse_to(nets["dis_a"](fake_a), 0.0)),
+            "dis_b": 0.5 * (mse_to(nets["dis_b"](x_b), 1.0) + mse_to(nets["dis_b"](fake_b), 0.0)),
+        }
+        total = self.cfg.gan_w * (terms["dis_a"] + terms["dis_b"])
+        return total, detached(terms, total)
+
+    def generator_loss(self, nets, x_a, x_b):
+        cfg = self.cfg
+        g_ab, g_ba = nets["gen_ab"], nets["gen_ba"]
+        fake_b = g_ab(x_a, self._noise(x_a))
+        fake_a = g_ba(x_b, self._noise(x_b))
+        terms = {
+            "adv_a": mse_to(nets["dis_a"](fake_a), 1.0),
+            "adv_b": mse_to(nets["dis_b"](fake_b), 1.0),
+            "cyc_x_a": recon_loss(g_ba(fake_b, self._noise(fake_b)), x_a),
+            "cyc_x_b": recon_loss(g_ab(fake_a, self._noise(fake_a)), x_b),
+        }
+        weights = {"adv": cfg.gan_w, "cyc_x": cfg.recon_x_cyc_w}
+        if cfg.identity_w > 0:
+            terms["identity_a"] = recon_loss(g_ba(x_a, self._noise(x_a)), x_a)
+            terms["identity_b"] = recon_loss(g_ab(x_b, self._noise(x_b)), x_b)
+            weights["identity"] = cfg.identity_w
+        total = sum(weights[name.rsplit("_", 1)[0]] * value for name, value in terms.items())
+        return total, detached(terms, total)
+
+    def translate(self, nets, x, direction, style=None):
+        check_direction(direction)
+        if self.noise_dim and style is None:
+            style = self.random_styles(x.shape[0], x.device)
+        return nets["gen_ab" if direction == "a2b" else "gen_ba"](x, style)
+
+    def sample_columns(self, nets, x, refs, direction, styles):
+        forward, back = ("gen_ab", "gen_ba") if direction == "a2b" else ("gen_ba", "gen_ab")
+        n = x.shape[0]
+        if not self.noise_dim:
+            y = nets[forward](x)
+            return [("input", x), ("translation", y), ("cycle", nets[back](y))]
+        ys = [nets[forward](x, s.flatten().expand(n, -1)) for s in styles]
+        return [("input", x), ("cycle", nets[back](ys[0], self._noise(x)))] + [("random noise", y) for y in ys]
+
+    def state_dict(self) -> dict:
+        return {f"pool_{d}": torch.stack(p.images) if p.images else torch.empty(0) for d, p in self.pools.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for d, pool in self.pools.items():
+            stored = state.get(f"pool_{d}")
+            pool.images = list(stored) if stored is not None and stored.numel() else []
+
+
+class CycleGANNoise(CycleGAN):
+    name = "cyclegan_noise"
+    multimodal = True
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.noise_dim = cfg.gen.style_dim

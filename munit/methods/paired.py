@@ -1,0 +1,152 @@
+"""The supervised baselines, trained on aligned pairs (A_i, B_i), translating A -> B only.
+
+pix2pix (Isola et al., CVPR 2017): U-Net generator, conditional PatchGAN on (A, B), L1 to the ground
+truth (`recon_x_w`, 100 in the paper). BicycleGAN (Zhu et al., NeurIPS 2017): the U-Net also takes an
+8-d latent z (`gen.style_dim`); cVAE-GAN: z encoded from the ground truth B, L1 to B (`recon_x_w`, 10)
+and KL to N(0, I) (`recon_kl_w`, 0.01); cLR-GAN: z drawn from N(0, I), recovered by the encoder from the
+output (`recon_s_w`, 0.5; this term trains the generator only). Each cycle has its own PatchGAN.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from munit.config import ConfigError
+from munit.losses import dis_loss, gen_adv_loss, recon_loss
+from munit.methods.base import Method, detached
+from munit.nets.baselines import LatentEncoder, PatchDis, UnetGenerator
+from munit.nets.blocks import init_weights
+
+
+class _PairedMethod(Method):
+    directions = ("a2b",)
+    paired = True
+    discriminator_names = ("dis",)
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        side = min(cfg.crop_image_height, cfg.crop_image_width)
+        if cfg.crop_image_height != cfg.crop_image_width or side & (side - 1):
+            raise ConfigError(f"crop_image_height/crop_image_width are {cfg.crop_image_height}/"
+                              f"{cfg.crop_image_width}; method {cfg.method} (a U-Net down to 1x1) needs square "
+                              "crops whose side is a power of 2")
+        self.levels = int(math.log2(side))
+
+    @classmethod
+    def min_image_size(cls, cfg) -> int:
+        return max(16, 3 * 2 ** cfg.dis.n_layer)
+
+    def _init(self, nets: nn.ModuleDict) -> nn.ModuleDict:
+        for name in self.generator_names:
+            init_weights(nets[name], self.cfg.init)
+        for name in self.discriminator_names:
+            init_weights(nets[name], "gaussian")
+        return nets
+
+    def check_direction(self, direction: str) -> None:
+        if direction != "a2b":
+            raise ValueError(f"method {self.name!r} translates a2b only (it learns one mapping from pairs)")
+
+
+class Pix2Pix(_PairedMethod):
+    name = "pix2pix"
+    generator_names = ("gen",)
+
+    def build_networks(self) -> nn.ModuleDict:
+        cfg = self.cfg
+        return self._init(nn.ModuleDict({
+            "gen": UnetGenerator(cfg.input_dim_a, cfg.input_dim_b, self.levels, cfg.gen.dim),
+            "dis": PatchDis(cfg.input_dim_a + cfg.input_dim_b, cfg.dis.dim, cfg.dis.n_layer, cfg.dis.norm),
+        }))
+
+    def discriminator_loss(self, nets, x_a, x_b):
+        with torch.no_grad():
+            fake = nets["gen"](x_a)
+        d = nets["dis"]
+        terms = {"dis": 0.5 * dis_loss(d(torch.cat([x_a, fake], 1)), d(torch.cat([x_a, x_b], 1)),
+                                       self.cfg.dis.gan_type)}
+        return self.cfg.gan_w * terms["dis"], detached(terms, self.cfg.gan_w * terms["dis"])
+
+    def generator_loss(self, nets, x_a, x_b):
+        fake = nets["gen"](x_a)
+        terms = {"adv": gen_adv_loss(nets["dis"](torch.cat([x_a, fake], 1)), self.cfg.dis.gan_type),
+                 "recon_x": recon_loss(fake, x_b)}
+        total = self.cfg.gan_w * terms["adv"] + self.cfg.recon_x_w * terms["recon_x"]
+        return total, detached(terms, total)
+
+    def translate(self, nets, x, direction, style=None):
+        self.check_direction(direction)
+        return nets["gen"](x)
+
+    def sample_columns(self, nets, x, refs, direction, styles):
+        return [("input", x), ("translation", nets["gen"](x))]
+
+
+class BicycleGAN(_PairedMethod):
+    name = "bicyclegan"
+    multimodal = True
+    reference_guided = True
+    generator_names = ("gen", "enc")
+    discriminator_names = ("dis", "dis2")
+
+    def build_networks(self) -> nn.ModuleDict:
+        cfg, nz = self.cfg, self.cfg.gen.style_dim
+        return self._init(nn.ModuleDict({
+            "gen": UnetGenerator(cfg.input_dim_a, cfg.input_dim_b, self.levels, cfg.gen.dim, latent_dim=nz),
+            "enc": LatentEncoder(cfg.input_dim_b, nz, cfg.gen.dim, n_downsample=min(4, self.levels - 1)),
+            "dis": PatchDis(cfg.input_dim_b, cfg.dis.dim, cfg.dis.n_layer, cfg.dis.norm),
+            "dis2": PatchDis(cfg.input_dim_b, cfg.dis.dim, cfg.dis.n_layer, cfg.dis.norm),
+        }))
+
+    def _fakes(self, nets, x_a, x_b):
+        mu, logvar = nets["enc"](x_b)
+        z_encoded = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        z_random = torch.randn_like(mu)
+        return mu, logvar, z_random, nets["gen"](x_a, z_encoded), nets["gen"](x_a, z_random)
+
+    def discriminator_loss(self, nets, x_a, x_b):
+        gan_type = self.cfg.dis.gan_type
+        with torch.no_grad():
+            *_, fake_encoded, fake_random = self._fakes(nets, x_a, x_b)
+        terms = {"dis": dis_loss(nets["dis"](fake_encoded), nets["dis"](x_b), gan_type),
+                 "dis2": dis_loss(nets["dis2"](fake_random), nets["dis2"](x_b), gan_type)}
+        total = self.cfg.gan_w * (terms["dis"] + terms["dis2"])
+        return total, detached(terms, total)
+
+    def generator_loss(self, nets, x_a, x_b):
+        cfg = self.cfg
+        mu, logvar, z_random, fake_encoded, fake_random = self._fakes(nets, x_a, x_b)
+        nets["enc"].requires_grad_(False)  # The latent regression trains the generator only.
+        mu_recovered, _ = nets["enc"](fake_random)
+        nets["enc"].requires_grad_(True)
+        terms = {
+            "adv": gen_adv_loss(nets["dis"](fake_encoded), cfg.dis.gan_type),
+            "adv2": gen_adv_loss(nets["dis2"](fake_random), cfg.dis.gan_type),
+            "recon_x": recon_loss(fake_encoded, x_b),
+            "kl": torch.mean(-0.5 * torch.sum(1 + logvar - mu ** 2 - logvar.exp(), dim=1)),
+            "recon_z": recon_loss(mu_recovered, z_random),
+        }
+        total = (cfg.gan_w * (terms["adv"] + terms["adv2"]) + cfg.recon_x_w * terms["recon_x"]
+                 + cfg.recon_kl_w * terms["kl"] + cfg.recon_s_w * terms["recon_z"])
+        return total, detached(terms, total)
+
+    def encode_style(self, nets, x, domain):
+        if domain != "b":
+            raise ValueError("BicycleGAN encodes the style of B images only")
+        return nets["enc"](x)[0][:, :, None, None]
+
+    def translate(self, nets, x, direction, style=None):
+        self.check_direction(direction)
+        if style is None:
+            style = self.random_styles(x.shape[0], x.device)
+        return nets["gen"](x, style.flatten(1))
+
+    def sample_columns(self, nets, x, refs, direction, styles):
+        n = x.shape[0]
+        columns = [("input", x)]
+        columns += [("random styles", nets["gen"](x, s.flatten().expand(n, -1))) for s in styles]
+        columns += [("reference-guided", nets["gen"](x, z.expand(n, -1))) for z in nets["enc"](refs)[0]]
+        return columns
