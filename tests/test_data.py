@@ -129,3 +129,42 @@ def test_infinite_batches_resume_where_they_left_off():
     assert len(set(epoch)) == 9  # No repeats within an epoch (drop_last leaves one out).
     with pytest.raises(DataError, match="fewer than batch_size"):
         InfiniteBatches(2, 3, seed=0)
+
+
+def test_paired_aligned_layout_splits_each_image(tmp_path):
+    from munit.data import build_split
+
+    for split in ("train", "test"):
+        for i in range(3):
+            left = np.full((32, 32, 3), 10 * i, np.uint8)
+            right = np.full((32, 32, 3), 200, np.uint8)
+            Image.fromarray(np.concatenate([left, right], 1)).save(tmp_path / f"{split}_{i}.png")
+        (tmp_path / split).mkdir()
+        for i in range(3):
+            (tmp_path / f"{split}_{i}.png").rename(tmp_path / split / f"{i}.png")
+    data = build_split(tiny_config(data_root=str(tmp_path)), "train", paired=True)
+    a, b = data["a"][(2, 5)], data["b"][(2, 5)]
+    assert a.shape == b.shape == (3, 32, 32)
+    assert torch.allclose(a, torch.full_like(a, 20 / 127.5 - 1))
+    assert torch.allclose(b, torch.full_like(b, 200 / 127.5 - 1))
+
+
+def test_paired_folders_need_matching_names(tmp_path):
+    from munit.data import build_split
+
+    for d in "AB":
+        for name in ("x.png", "y.png"):
+            write_image(tmp_path / f"train{d}" / name)
+    data = build_split(tiny_config(data_root=str(tmp_path)), "train", paired=True)
+    assert len(data["a"]) == 2
+    (tmp_path / "trainB" / "y.png").rename(tmp_path / "trainB" / "z.png")
+    with pytest.raises(DataError, match=r"y.png has no partner of the same name in B"):
+        build_split(tiny_config(data_root=str(tmp_path)), "train", paired=True)
+
+
+def test_builtin_paired_mode_shares_content_not_style():
+    a = draw_factors(0, "train", "a", 7)
+    b = draw_factors(0, "train", "b", 7, paired=True)
+    unpaired = draw_factors(0, "train", "b", 7)
+    assert (a.shape, a.cx, a.cy, a.radius, a.angle) == (b.shape, b.cx, b.cy, b.radius, b.angle)
+    assert (b.hue, b.light_angle) == (unpaired.hue, unpaired.light_angle)

@@ -120,3 +120,32 @@ def test_discriminators_get_no_gradient_from_the_generator_step():
     after_d = [p.detach().clone() for p in trainer.nets["dis_a"].parameters()]
     assert any(not torch.equal(a, b) for a, b in zip(before, after_d, strict=True))  # D did learn in its own step.
     assert all(p.requires_grad for p in trainer.nets["dis_a"].parameters())
+
+
+def test_linear_lr_policy():
+    cfg = tiny_config(lr_policy="linear", max_iter=10, lr_decay_start=6)
+    assert [learning_rate_factor(cfg, i) for i in (0, 5, 6, 8, 10)] == pytest.approx([1, 1, 1, 0.5, 0])
+
+
+def test_unit_weight_sharing_is_one_set_of_weights():
+    trainer = Trainer(tiny_config(method="unit", unit_share_weights=True), CPU)
+    gen_a, gen_b = trainer.nets["gen_a"], trainer.nets["gen_b"]
+    assert gen_a.enc.model[-1].model[-1] is gen_b.enc.model[-1].model[-1]
+    assert gen_a.dec.model[0].model[0] is gen_b.dec.model[0].model[0]
+    n_unique = len({id(p) for n in ("gen_a", "gen_b") for p in trainer.nets[n].parameters()})
+    assert sum(len(g["params"]) for g in trainer.opt_gen.param_groups) == n_unique
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    trainer.step(x, x)
+    assert torch.equal(gen_a.dec.model[0].model[0].model[0].conv.weight,
+                       gen_b.dec.model[0].model[0].model[0].conv.weight)
+
+
+def test_cyclegan_pool_is_kept_in_checkpoints(tmp_path):
+    cfg = tiny_config(method="cyclegan", pool_size=3, max_iter=2, snapshot_save_iter=2, batch_size=2,
+                      gen={"n_res": 1}, dis={"n_layer": 2})
+    train(cfg, tmp_path, CPU, progress=False)
+    state = load_checkpoint(latest_checkpoint(tmp_path))
+    assert state["method_state"]["pool_a"].shape == (3, 3, 32, 32)  # Filled to its size, then swapped.
+    trainer = Trainer(cfg, CPU)
+    trainer.load_state(state, latest_checkpoint(tmp_path))
+    assert torch.equal(torch.stack(trainer.method.pools["a"].images), state["method_state"]["pool_a"])

@@ -107,14 +107,15 @@ class UnetGenerator(nn.Module):
 
 
 class LatentEncoder(nn.Module):
-    """BicycleGAN's encoder E: image -> (mu, logvar) of an 8-d Gaussian latent. Strided convs with
-    instance norm, global average pooling, two linear heads."""
+    """BicycleGAN's encoder E: image -> (mu, logvar) of an 8-d Gaussian latent. Strided convs, global
+    average pooling, two linear heads. No instance norm: it would erase the per-channel statistics (the
+    colours) that the latent has to carry, as in MUNIT's style encoder."""
 
     def __init__(self, in_dim: int, latent_dim: int = 8, dim: int = 64, n_downsample: int = 4):
         super().__init__()
         layers = [Conv2dBlock(in_dim, dim, 4, 2, 1, "none", "lrelu")]
         for i in range(1, n_downsample):
-            layers.append(Conv2dBlock(dim * min(2 ** (i - 1), 4), dim * min(2 ** i, 4), 4, 2, 1, "in", "lrelu"))
+            layers.append(Conv2dBlock(dim * min(2 ** (i - 1), 4), dim * min(2 ** i, 4), 4, 2, 1, "none", "lrelu"))
         layers.append(nn.AdaptiveAvgPool2d(1))
         self.model = nn.Sequential(*layers)
         width = dim * min(2 ** (n_downsample - 1), 4)
