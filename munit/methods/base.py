@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from munit.config import Config
+from munit.nets.blocks import init_weights
 
 DIRECTIONS = ("a2b", "b2a")
 
@@ -40,6 +41,14 @@ class Method:
     def to(self, device: torch.device) -> Method:
         """Move what the method holds outside `nets` (e.g. a frozen feature network)."""
         return self
+
+    def init_networks(self, nets: nn.ModuleDict) -> nn.ModuleDict:
+        """The reference's initialisation: generators by `init`, discriminators N(0, 0.02), biases 0."""
+        for name in self.generator_names:
+            init_weights(nets[name], self.cfg.init)
+        for name in self.discriminator_names:
+            init_weights(nets[name], "gaussian")
+        return nets
 
     def discriminator_loss(self, nets: nn.ModuleDict, x_a: torch.Tensor, x_b: torch.Tensor
                            ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -77,12 +86,6 @@ class Method:
 
     def load_state_dict(self, state: dict) -> None:
         pass
-
-
-def multiscale_min_size(cfg: Config) -> int:
-    """MUNIT/UNIT: each 4x4 stride-2 conv needs at least 2 px of input, at every discriminator scale, and
-    the style encoder's four stride-2 convs need 16 px."""
-    return max(16, 2 ** cfg.dis.n_layer * 2 ** (cfg.dis.num_scales - 1))
 
 
 def check_direction(direction: str) -> None:

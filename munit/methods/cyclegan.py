@@ -16,7 +16,6 @@ from munit.config import ConfigError
 from munit.losses import recon_loss
 from munit.methods.base import Method, check_direction, detached
 from munit.nets.baselines import PatchDis, ResnetGenerator
-from munit.nets.blocks import init_weights
 
 
 def mse_to(outputs: list[torch.Tensor], target: float) -> torch.Tensor:
@@ -74,11 +73,7 @@ class CycleGAN(Method):
             "dis_a": PatchDis(cfg.input_dim_a, d.dim, d.n_layer, d.norm),
             "dis_b": PatchDis(cfg.input_dim_b, d.dim, d.n_layer, d.norm),
         })
-        for name in self.generator_names:
-            init_weights(nets[name], cfg.init)
-        for name in self.discriminator_names:
-            init_weights(nets[name], "gaussian")
-        return nets
+        return self.init_networks(nets)
 
     def _noise(self, x: torch.Tensor) -> torch.Tensor | None:
         return torch.randn(x.shape[0], self.noise_dim, device=x.device) if self.noise_dim else None

@@ -3,51 +3,20 @@ reconstruction (image, content code, style code) and adversarial losses."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
-from torch import nn
 
 from munit.losses import dis_loss, gen_adv_loss, recon_loss
-from munit.methods.base import Method, check_direction, detached, multiscale_min_size, source_target
-from munit.nets.blocks import init_weights
-from munit.nets.discriminator import MsImageDis
+from munit.methods.autoencoders import AutoEncoderMethod
+from munit.methods.base import check_direction, detached, source_target
 from munit.nets.generators import AdaINGen
-from munit.nets.vgg import load_vgg16, perceptual_loss
+from munit.nets.vgg import perceptual_loss
 
 
-class MUNIT(Method):
+class MUNIT(AutoEncoderMethod):
     name = "munit"
     multimodal = True
     reference_guided = True
-
-    def __init__(self, cfg):
-        super().__init__(cfg)
-        self.vgg = load_vgg16(cfg.vgg_model_path) if cfg.vgg_w > 0 else None
-
-    @classmethod
-    def min_image_size(cls, cfg) -> int:
-        return multiscale_min_size(cfg)
-
-    def build_networks(self) -> nn.ModuleDict:
-        cfg = self.cfg
-        dis_kwargs = {k: v for k, v in dataclasses.asdict(cfg.dis).items() if k != "gan_type"}
-        nets = nn.ModuleDict({
-            "gen_a": AdaINGen(cfg.input_dim_a, **dataclasses.asdict(cfg.gen)),
-            "gen_b": AdaINGen(cfg.input_dim_b, **dataclasses.asdict(cfg.gen)),
-            "dis_a": MsImageDis(cfg.input_dim_a, **dis_kwargs),
-            "dis_b": MsImageDis(cfg.input_dim_b, **dis_kwargs),
-        })
-        for name in self.generator_names:
-            init_weights(nets[name], cfg.init)
-        for name in self.discriminator_names:
-            init_weights(nets[name], "gaussian")
-        return nets
-
-    def to(self, device: torch.device) -> MUNIT:
-        if self.vgg is not None:
-            self.vgg.to(device)
-        return self
+    generator_class = AdaINGen
 
     def discriminator_loss(self, nets, x_a, x_b, s_a=None, s_b=None):
         cfg = self.cfg

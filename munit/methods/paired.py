@@ -18,7 +18,6 @@ from munit.config import ConfigError
 from munit.losses import dis_loss, gen_adv_loss, recon_loss
 from munit.methods.base import Method, detached
 from munit.nets.baselines import LatentEncoder, PatchDis, UnetGenerator
-from munit.nets.blocks import init_weights
 
 
 class _PairedMethod(Method):
@@ -39,13 +38,6 @@ class _PairedMethod(Method):
     def min_image_size(cls, cfg) -> int:
         return max(16, 3 * 2 ** cfg.dis.n_layer)
 
-    def _init(self, nets: nn.ModuleDict) -> nn.ModuleDict:
-        for name in self.generator_names:
-            init_weights(nets[name], self.cfg.init)
-        for name in self.discriminator_names:
-            init_weights(nets[name], "gaussian")
-        return nets
-
     def check_direction(self, direction: str) -> None:
         if direction != "a2b":
             raise ValueError(f"method {self.name!r} translates a2b only (it learns one mapping from pairs)")
@@ -57,7 +49,7 @@ class Pix2Pix(_PairedMethod):
 
     def build_networks(self) -> nn.ModuleDict:
         cfg = self.cfg
-        return self._init(nn.ModuleDict({
+        return self.init_networks(nn.ModuleDict({
             "gen": UnetGenerator(cfg.input_dim_a, cfg.input_dim_b, self.levels, cfg.gen.dim),
             "dis": PatchDis(cfg.input_dim_a + cfg.input_dim_b, cfg.dis.dim, cfg.dis.n_layer, cfg.dis.norm),
         }))
@@ -94,7 +86,7 @@ class BicycleGAN(_PairedMethod):
 
     def build_networks(self) -> nn.ModuleDict:
         cfg, nz = self.cfg, self.cfg.gen.style_dim
-        return self._init(nn.ModuleDict({
+        return self.init_networks(nn.ModuleDict({
             "gen": UnetGenerator(cfg.input_dim_a, cfg.input_dim_b, self.levels, cfg.gen.dim, latent_dim=nz),
             "enc": LatentEncoder(cfg.input_dim_b, nz, cfg.gen.dim, n_downsample=min(4, self.levels - 1)),
             "dis": PatchDis(cfg.input_dim_b, cfg.dis.dim, cfg.dis.n_layer, cfg.dis.norm),

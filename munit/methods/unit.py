@@ -4,53 +4,23 @@ are shared unless `unit_share_weights` asks for the paper's sharing."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
-from torch import nn
 
 from munit.losses import dis_loss, gen_adv_loss, recon_loss
-from munit.methods.base import Method, check_direction, detached, multiscale_min_size, source_target
-from munit.nets.blocks import init_weights
-from munit.nets.discriminator import MsImageDis
+from munit.methods.autoencoders import AutoEncoderMethod
+from munit.methods.base import check_direction, detached, source_target
 from munit.nets.generators import VAEGen
-from munit.nets.vgg import load_vgg16, perceptual_loss
+from munit.nets.vgg import perceptual_loss
 
 
-class UNIT(Method):
+class UNIT(AutoEncoderMethod):
     name = "unit"
+    generator_class = VAEGen
 
-    def __init__(self, cfg):
-        super().__init__(cfg)
-        self.vgg = load_vgg16(cfg.vgg_model_path) if cfg.vgg_w > 0 else None
-
-    @classmethod
-    def min_image_size(cls, cfg) -> int:
-        return multiscale_min_size(cfg)
-
-    def build_networks(self) -> nn.ModuleDict:
-        cfg = self.cfg
-        dis_kwargs = {k: v for k, v in dataclasses.asdict(cfg.dis).items() if k != "gan_type"}
-        gen_kwargs = dataclasses.asdict(cfg.gen)
-        nets = nn.ModuleDict({
-            "gen_a": VAEGen(cfg.input_dim_a, **gen_kwargs),
-            "gen_b": VAEGen(cfg.input_dim_b, **gen_kwargs),
-            "dis_a": MsImageDis(cfg.input_dim_a, **dis_kwargs),
-            "dis_b": MsImageDis(cfg.input_dim_b, **dis_kwargs),
-        })
-        if cfg.unit_share_weights:  # The paper: the encoders' last and the decoders' first layer are shared.
+    def share_weights(self, nets):
+        if self.cfg.unit_share_weights:  # The paper: the encoders' last and the decoders' first layer.
             nets["gen_b"].enc.model[-1].model[-1] = nets["gen_a"].enc.model[-1].model[-1]
             nets["gen_b"].dec.model[0].model[0] = nets["gen_a"].dec.model[0].model[0]
-        for name in self.generator_names:
-            init_weights(nets[name], cfg.init)
-        for name in self.discriminator_names:
-            init_weights(nets[name], "gaussian")
-        return nets
-
-    def to(self, device):
-        if self.vgg is not None:
-            self.vgg.to(device)
-        return self
 
     def discriminator_loss(self, nets, x_a, x_b, noises=None):
         """`noises`: the two encoder noises (of x_a, then x_b); drawn when not given."""

@@ -1,0 +1,47 @@
+"""What MUNIT and UNIT share: an auto-encoder per domain, NVlabs/MUNIT's multi-scale discriminators
+and the optional domain-invariant perceptual loss."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+
+from munit.methods.base import Method
+from munit.nets.discriminator import MsImageDis
+from munit.nets.vgg import load_vgg16
+
+
+class AutoEncoderMethod(Method):
+    generator_class: type[nn.Module]  # Built as generator_class(input channels, **cfg.gen).
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.vgg = load_vgg16(cfg.vgg_model_path) if cfg.vgg_w > 0 else None
+
+    @classmethod
+    def min_image_size(cls, cfg) -> int:
+        """Each 4x4 stride-2 conv needs 2 px of input at every discriminator scale; the style encoder's four
+        stride-2 convs need 16 px."""
+        return max(16, 2 ** cfg.dis.n_layer * 2 ** (cfg.dis.num_scales - 1))
+
+    def build_networks(self) -> nn.ModuleDict:
+        cfg = self.cfg
+        dis_kwargs = {k: v for k, v in dataclasses.asdict(cfg.dis).items() if k != "gan_type"}
+        nets = nn.ModuleDict({
+            "gen_a": self.generator_class(cfg.input_dim_a, **dataclasses.asdict(cfg.gen)),
+            "gen_b": self.generator_class(cfg.input_dim_b, **dataclasses.asdict(cfg.gen)),
+            "dis_a": MsImageDis(cfg.input_dim_a, **dis_kwargs),
+            "dis_b": MsImageDis(cfg.input_dim_b, **dis_kwargs),
+        })
+        self.share_weights(nets)
+        return self.init_networks(nets)
+
+    def share_weights(self, nets: nn.ModuleDict) -> None:
+        """Tie layers of the two generators, where the method's paper does."""
+
+    def to(self, device: torch.device) -> AutoEncoderMethod:
+        if self.vgg is not None:
+            self.vgg.to(device)
+        return self
