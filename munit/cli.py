@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from munit.config import ConfigError, load_config
@@ -18,6 +19,7 @@ USER_ERRORS = (ConfigError, DataError, CheckpointError, RunExistsError, VGGWeigh
 
 
 def main(argv: list[str] | None = None) -> int:
+    warnings.showwarning = _show_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -29,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
         print("munit: interrupted; the latest checkpoint is intact, continue with --resume", file=sys.stderr)
         return 130
     return 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"munit: warning: {message}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ import dataclasses
 import difflib
 import types
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,10 @@ BUILTIN_PREFIX = "builtin:"
 
 class ConfigError(ValueError):
     """A config key has a wrong name, type or value; the message names the key and what is allowed."""
+
+
+class UnusedKeyWarning(UserWarning):
+    """A config sets a key that its method does not use."""
 
 
 @dataclass
@@ -170,10 +175,25 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
     node[leaf] = yaml.safe_load(value)
 
 
-def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
+def config_from_dict(raw: dict[str, Any], source: str = "config", warn_unused: bool = True) -> Config:
+    """Build and validate a config; `warn_unused=False` for resolved configs, which list every key."""
     cfg = _build(Config, raw, source, prefix="")
     _check(cfg, source)
+    if warn_unused:
+        _warn_unused(cfg, raw, source)
     return cfg
+
+
+def _warn_unused(cfg: Config, raw: dict[str, Any], source: str) -> None:
+    """Keys the method ignores are accepted, as NVlabs/MUNIT accepts them (its configs for MUNIT may carry
+    UNIT's keys, for instance), with a warning so that nobody tunes a key that does nothing."""
+    from munit.methods import METHODS
+
+    given = {f"{k}.{kk}" for k, v in raw.items() if isinstance(v, dict) for kk in v} | set(raw)
+    unused = sorted(given & set(METHODS[cfg.method].unused_keys))
+    if unused:
+        warnings.warn(f"{source}: method {cfg.method!r} does not use {', '.join(map(repr, unused))}; "
+                      "accepted and ignored", UnusedKeyWarning, stacklevel=3)
 
 
 def _build(cls: type, raw: dict[str, Any], source: str, prefix: str) -> Any:

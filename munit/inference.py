@@ -35,7 +35,7 @@ def load_model(path: str | Path, device: torch.device | str = "cpu", use_ema: bo
     """Load a run directory (its latest checkpoint) or a checkpoint file for inference."""
     file = resolve_checkpoint(path)
     state = load_checkpoint(file, map_location="cpu")
-    cfg = config_from_dict(state["config"], source=f"{file} (embedded config)")
+    cfg = config_from_dict(state["config"], source=f"{file} (embedded config)", warn_unused=False)
     cfg.vgg_w = 0.0  # The perceptual loss is for training only; inference needs no VGG weights.
     method = build_method(cfg)
     nets = method.build_networks()

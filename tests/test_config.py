@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
 import yaml
 
-from munit.config import METHODS, ConfigError, config_from_dict, load_config, min_image_size
+from munit.config import METHODS, ConfigError, UnusedKeyWarning, config_from_dict, load_config, min_image_size
 
 from helpers import ROOT
 
@@ -83,3 +84,14 @@ def test_overrides_and_file_errors(tmp_path: Path):
     path.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="expected a mapping"):
         load_config(path)
+
+
+def test_keys_a_method_does_not_use_are_accepted_with_a_warning():
+    with pytest.warns(UnusedKeyWarning, match=r"method 'munit' does not use 'recon_kl_w'; accepted and ignored"):
+        config_from_dict({"recon_kl_w": 0.01})
+    with pytest.warns(UnusedKeyWarning, match=r"method 'unit' does not use 'gen.style_dim'"):
+        config_from_dict({"method": "unit", "gen": {"style_dim": 8}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        config_from_dict({"recon_kl_w": 0.01}, warn_unused=False)  # Resolved configs list every key.
+        config_from_dict({"method": "unit", "recon_kl_w": 0.01})

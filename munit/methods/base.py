@@ -24,6 +24,7 @@ class Method:
     reference_guided = False  # Whether it can copy the style of a reference image (`encode_style`).
     directions: tuple[str, ...] = DIRECTIONS  # Directions it translates in.
     paired = False  # Whether it trains on aligned (A_i, B_i) pairs.
+    unused_keys: tuple[str, ...] = ()  # Config keys it ignores; a config that sets them gets a warning.
     generator_names: tuple[str, ...] = ("gen_a", "gen_b")
     discriminator_names: tuple[str, ...] = ("dis_a", "dis_b")
 

@@ -50,6 +50,8 @@ class ImagePool:
 class CycleGAN(Method):
     name = "cyclegan"
     generator_names = ("gen_ab", "gen_ba")
+    unused_keys = ("recon_x_w", "recon_s_w", "recon_c_w", "recon_kl_w", "recon_kl_cyc_w", "vgg_w", "gen.activ",
+                   "gen.mlp_dim", "dis.activ", "dis.gan_type", "dis.num_scales", "dis.pad_type", "unit_share_weights")
     noise_dim = 0
 
     def __init__(self, cfg):

@@ -17,6 +17,7 @@ class MUNIT(AutoEncoderMethod):
     multimodal = True
     reference_guided = True
     generator_class = AdaINGen
+    unused_keys = ("recon_kl_w", "recon_kl_cyc_w", "unit_share_weights", "identity_w", "pool_size")
 
     def discriminator_loss(self, nets, x_a, x_b, s_a=None, s_b=None):
         cfg = self.cfg

@@ -24,6 +24,9 @@ class _PairedMethod(Method):
     directions = ("a2b",)
     paired = True
     discriminator_names = ("dis",)
+    unused_keys = ("recon_c_w", "recon_x_cyc_w", "recon_kl_cyc_w", "vgg_w", "identity_w", "pool_size", "gen.activ",
+                   "gen.n_res", "gen.n_downsample", "gen.mlp_dim", "gen.pad_type", "dis.activ", "dis.num_scales",
+                   "dis.pad_type", "unit_share_weights")
 
     def __init__(self, cfg):
         super().__init__(cfg)
@@ -46,6 +49,7 @@ class _PairedMethod(Method):
 class Pix2Pix(_PairedMethod):
     name = "pix2pix"
     generator_names = ("gen",)
+    unused_keys = _PairedMethod.unused_keys + ("recon_s_w", "recon_kl_w", "gen.style_dim")
 
     def build_networks(self) -> nn.ModuleDict:
         cfg = self.cfg

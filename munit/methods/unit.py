@@ -16,6 +16,7 @@ from munit.nets.vgg import perceptual_loss
 class UNIT(AutoEncoderMethod):
     name = "unit"
     generator_class = VAEGen
+    unused_keys = ("gen.style_dim", "gen.mlp_dim", "recon_s_w", "recon_c_w", "identity_w", "pool_size")
 
     def share_weights(self, nets):
         if self.cfg.unit_share_weights:  # The paper: the encoders' last and the decoders' first layer.

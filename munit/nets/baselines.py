@@ -67,7 +67,8 @@ class PatchDis(nn.Module):
 class UnetGenerator(nn.Module):
     """U-Net of pix2pix: `levels` stride-2 4x4 convs down to 1x1 (levels = log2 of the image side), mirrored
     by transposed convs with skip connections; dropout 0.5 in the up levels between two 8*dim levels.
-    `latent_dim` > 0 concatenates a broadcast latent vector to the input (BicycleGAN's G)."""
+    `latent_dim` > 0 concatenates a broadcast latent vector to the input of every down level (BicycleGAN's
+    G with `where_add all`; with the latent at the input only, G learns to ignore it for longer)."""
 
     def __init__(self, in_dim: int, out_dim: int, levels: int, dim: int = 64, latent_dim: int = 0,
                  dropout: bool = True):
@@ -75,10 +76,10 @@ class UnetGenerator(nn.Module):
         self.latent_dim = latent_dim
         widths = [dim * min(2 ** i, 8) for i in range(levels)]
         self.down = nn.ModuleList()
-        previous = in_dim + latent_dim
+        previous = in_dim
         for i, width in enumerate(widths):
             layers: list[nn.Module] = [] if i == 0 else [nn.LeakyReLU(0.2)]
-            layers.append(nn.Conv2d(previous, width, 4, 2, 1))
+            layers.append(nn.Conv2d(previous + latent_dim, width, 4, 2, 1))
             if 0 < i < levels - 1:
                 layers.append(nn.InstanceNorm2d(width))
             self.down.append(nn.Sequential(*layers))
@@ -95,10 +96,9 @@ class UnetGenerator(nn.Module):
             self.up.append(nn.Sequential(*layers))
 
     def forward(self, x: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
-        x = with_latent(x, z, self.latent_dim)
         skips = []
         for layer in self.down:
-            x = layer(x)
+            x = layer(with_latent(x, z, self.latent_dim))
             skips.append(x)
         x = self.up[0](skips.pop())
         for layer in self.up[1:]:
