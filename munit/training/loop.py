@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from munit.config import Config, save_config
 from munit.data import build_split, stack, training_batches
-from munit.methods import Method, build_method
+from munit.methods import METHODS, Method, build_method
 from munit.training.checkpoint import (
     CheckpointError,
     latest_checkpoint,
@@ -181,6 +181,8 @@ def train(cfg: Config, run_dir: str | Path, device: torch.device, resume: bool =
     if latest is not None and not resume:
         raise RunExistsError(f"{run_dir}: run already has checkpoints (latest {latest.name}); pass --resume "
                              "to continue it or choose another --output")
+    paired = METHODS[cfg.method].paired
+    data = {split: build_split(cfg, split, paired) for split in ("train", "test")}  # Bad data fails first.
     trainer = Trainer(cfg, device)
     if latest is not None:
         trainer.load_state(load_checkpoint(latest, map_location=device), latest)
@@ -191,8 +193,6 @@ def train(cfg: Config, run_dir: str | Path, device: torch.device, resume: bool =
     start = trainer.iteration
     save_config(cfg, run_dir / "config.yaml")
 
-    paired = trainer.method.paired
-    data = {split: build_split(cfg, split, paired) for split in ("train", "test")}
     batches = training_batches(cfg, data["train"], start, device, paired, num_workers)
     test_display = _displays(cfg, data["test"])
     train_display = _displays(cfg, data["train"])
