@@ -122,7 +122,7 @@ def _translate(args: argparse.Namespace) -> None:
                          "(multimodal methods: munit, cyclegan_noise, bicyclegan)")
     written = translate_files(model, args.input, args.output, args.direction, args.num_styles or 10, args.style,
                               args.seed)
-    print(f"wrote {len(written)} images to {args.output}")
+    print(f"wrote {len(written)} image{'' if len(written) == 1 else 's'} to {args.output}")
 
 
 def _sample(args: argparse.Namespace) -> None:
