@@ -10,7 +10,7 @@ from torch import nn
 
 from munit.methods.base import Method
 from munit.nets.discriminator import MsImageDis
-from munit.nets.vgg import load_vgg16
+from munit.nets.vgg import load_vgg16, perceptual_loss
 
 
 class AutoEncoderMethod(Method):
@@ -40,6 +40,14 @@ class AutoEncoderMethod(Method):
 
     def share_weights(self, nets: nn.ModuleDict) -> None:
         """Tie layers of the two generators, where the method's paper does."""
+
+    def add_perceptual_terms(self, terms: dict, weights: dict, x_ba: torch.Tensor, x_b: torch.Tensor,
+                             x_ab: torch.Tensor, x_a: torch.Tensor) -> None:
+        """Domain-invariant perceptual loss of each translation against its source image, if vgg_w > 0."""
+        if self.cfg.vgg_w > 0:
+            terms["vgg_a"] = perceptual_loss(self.vgg, x_ba, x_b)
+            terms["vgg_b"] = perceptual_loss(self.vgg, x_ab, x_a)
+            weights["vgg"] = self.cfg.vgg_w
 
     def to(self, device: torch.device) -> AutoEncoderMethod:
         if self.vgg is not None:

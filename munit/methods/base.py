@@ -99,6 +99,13 @@ def source_target(nets: nn.ModuleDict, direction: str) -> tuple[nn.Module, nn.Mo
     return (nets["gen_a"], nets["gen_b"]) if direction == "a2b" else (nets["gen_b"], nets["gen_a"])
 
 
+def weighted_total(terms: dict[str, torch.Tensor], weights: dict[str, float]
+                   ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Sum of the terms, each weighted by `weights[<name without its _a/_b/... suffix>]`, and the logged terms."""
+    total = sum(weights[name.rsplit("_", 1)[0]] * value for name, value in terms.items())
+    return total, detached(terms, total)
+
+
 def detached(terms: dict[str, torch.Tensor], total: torch.Tensor) -> dict[str, torch.Tensor]:
     """Loss terms and their total, detached, for logging."""
     logged = {name: value.detach() for name, value in terms.items()}

@@ -14,7 +14,7 @@ from torch import nn
 
 from munit.config import ConfigError
 from munit.losses import recon_loss
-from munit.methods.base import Method, check_direction, detached
+from munit.methods.base import Method, check_direction, detached, weighted_total
 from munit.nets.baselines import PatchDis, ResnetGenerator
 
 
@@ -107,8 +107,7 @@ class CycleGAN(Method):
             terms["identity_a"] = recon_loss(g_ba(x_a, self._noise(x_a)), x_a)
             terms["identity_b"] = recon_loss(g_ab(x_b, self._noise(x_b)), x_b)
             weights["identity"] = cfg.identity_w
-        total = sum(weights[name.rsplit("_", 1)[0]] * value for name, value in terms.items())
-        return total, detached(terms, total)
+        return weighted_total(terms, weights)
 
     def translate(self, nets, x, direction, style=None):
         check_direction(direction)

@@ -7,9 +7,8 @@ import torch
 
 from munit.losses import dis_loss, gen_adv_loss, recon_loss
 from munit.methods.autoencoders import AutoEncoderMethod
-from munit.methods.base import check_direction, detached, source_target
+from munit.methods.base import check_direction, detached, source_target, weighted_total
 from munit.nets.generators import AdaINGen
-from munit.nets.vgg import perceptual_loss
 
 
 class MUNIT(AutoEncoderMethod):
@@ -63,12 +62,8 @@ class MUNIT(AutoEncoderMethod):
             terms["cycrecon_x_a"] = recon_loss(gen_a.decode(c_a_recon, s_a_prime), x_a)
             terms["cycrecon_x_b"] = recon_loss(gen_b.decode(c_b_recon, s_b_prime), x_b)
             weights["cycrecon_x"] = cfg.recon_x_cyc_w
-        if cfg.vgg_w > 0:
-            terms["vgg_a"] = perceptual_loss(self.vgg, x_ba, x_b)
-            terms["vgg_b"] = perceptual_loss(self.vgg, x_ab, x_a)
-            weights["vgg"] = cfg.vgg_w
-        total = sum(weights[name.rsplit("_", 1)[0]] * value for name, value in terms.items())
-        return total, detached(terms, total)
+        self.add_perceptual_terms(terms, weights, x_ba, x_b, x_ab, x_a)
+        return weighted_total(terms, weights)
 
     def translate(self, nets, x, direction, style=None):
         check_direction(direction)
