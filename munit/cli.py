@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -22,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
     try:
         args.run(args)
     except USER_ERRORS as e:
@@ -51,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a config key, e.g. --set max_iter=2000 --set gen.dim=32 (repeatable)")
     p.add_argument("--from-reference", metavar="DIR",
                    help="start from a NVlabs/MUNIT checkpoint folder (gen_*.pt, dis_*.pt, optimizer.pt)")
+    p.add_argument("--nproc", type=_positive, default=1,
+                   help="processes (devices) on this machine; >1 starts them with torchrun (see README)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=_train)
 
@@ -96,16 +101,39 @@ def _positive(text: str) -> int:
 
 
 def _train(args: argparse.Namespace) -> None:
+    from munit.training.distributed import init_world
     from munit.training.loop import train
 
     cfg = load_config(args.config, args.set)
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        _relaunch_with_torchrun(args.nproc, args.argv)
+        return
     output = Path(args.output) if args.output else Path("runs") / Path(args.config).stem
-    device = pick_device(args.device)
-    print(f"munit: training {cfg.method} on {device} into {output}"
-          + (" (resuming if it has a checkpoint)" if args.resume else ""))
+    world, device = init_world(args.device)
+    if world.is_main:
+        print(f"munit: training {cfg.method} on {device} x {world.size} into {output}"
+              + (" (resuming if it has a checkpoint)" if args.resume else ""))
     run = train(cfg, output, device, resume=args.resume, progress=not args.no_progress,
-                from_reference=args.from_reference)
-    print(f"done: {run} (grids in {run / 'images' / 'index.html'}, checkpoints in {run / 'checkpoints'})")
+                from_reference=args.from_reference, world=world)
+    if world.is_main:
+        print(f"done: {run} (grids in {run / 'images' / 'index.html'}, checkpoints in {run / 'checkpoints'})")
+
+
+def _relaunch_with_torchrun(nproc: int, argv: list[str]) -> None:
+    """`munit train --nproc N ...` = `torchrun --standalone --nproc-per-node N -m munit.cli train ...`."""
+    argv = list(argv)
+    for i, item in enumerate(argv):  # Drop --nproc N / --nproc=N; the children are already a group.
+        if item == "--nproc":
+            del argv[i:i + 2]
+            break
+        if item.startswith("--nproc="):
+            del argv[i]
+            break
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+           "-m", "munit.cli", *argv]
+    code = subprocess.run(cmd).returncode
+    if code:
+        raise SystemExit(code)
 
 
 def _translate(args: argparse.Namespace) -> None:

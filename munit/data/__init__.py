@@ -56,13 +56,14 @@ def build_split(cfg: Config, split: str, paired: bool = False) -> dict[str, Imag
 
 
 def training_batches(cfg: Config, data: dict[str, ImageDataset], start: int, device: torch.device,
-                     paired: bool = False, num_workers: int | None = None):
-    """Endless (x_a, x_b) batches from iteration `start` on: independent per domain, or aligned pairs."""
+                     paired: bool = False, num_workers: int | None = None, world=None):
+    """Endless (x_a, x_b) batches from iteration `start` on: independent per domain, or aligned pairs;
+    in a process group, this process's slice of each global batch."""
     if paired:
-        loader = train_loader(cfg, PairedDataset(data["a"], data["b"]), "a", start, device, num_workers)
+        loader = train_loader(cfg, PairedDataset(data["a"], data["b"]), "a", start, device, num_workers, world)
         yield from loader
         return
-    loaders = [iter(train_loader(cfg, data[d], d, start, device, num_workers)) for d in "ab"]
+    loaders = [iter(train_loader(cfg, data[d], d, start, device, num_workers, world)) for d in "ab"]
     while True:
         yield next(loaders[0]), next(loaders[1])
 
@@ -72,31 +73,37 @@ class InfiniteBatches(Sampler):
 
     Each item is (index, augmentation seed), so the data a run sees does not depend on worker count
     and a resumed run continues with exactly the batches it would have seen (`start` = iterations done).
+    With `world` processes, a global batch holds world x batch_size items and process `rank` gets its
+    slice; the slices together are what one process with the whole batch would see.
     """
 
-    def __init__(self, size: int, batch_size: int, seed: int, start: int = 0):
-        if size < batch_size:
-            raise DataError(f"{size} images is fewer than batch_size {batch_size}")
+    def __init__(self, size: int, batch_size: int, seed: int, start: int = 0, rank: int = 0, world: int = 1):
+        if size < batch_size * world:
+            raise DataError(f"{size} images is fewer than batch_size {batch_size} x {world} processes")
         self.size, self.batch_size, self.seed, self.start = size, batch_size, seed, start
+        self.rank, self.world = rank, world
 
     def __iter__(self):
-        per_epoch = self.size // self.batch_size
+        global_batch = self.batch_size * self.world
+        per_epoch = self.size // global_batch
         batch = self.start
         epoch, order = None, None
         while True:
             if batch // per_epoch != epoch:
                 epoch = batch // per_epoch
                 order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + 7919 * epoch))
-            pos = (batch % per_epoch) * self.batch_size
-            yield [(int(order[pos + j]), (self.seed * 1_000_003 + batch * self.batch_size + j) % 2 ** 32)
-                   for j in range(self.batch_size)]
+            first = (batch % per_epoch) * global_batch + self.rank * self.batch_size
+            yield [(int(order[first + j]), (self.seed * 1_000_003 + batch * global_batch + self.rank * self.batch_size
+                                             + j) % 2 ** 32) for j in range(self.batch_size)]
             batch += 1
 
 
 def train_loader(cfg: Config, dataset, domain: str, start: int, device: torch.device,
-                 num_workers: int | None = None) -> DataLoader:
+                 num_workers: int | None = None, world=None) -> DataLoader:
     workers = cfg.num_workers if num_workers is None else num_workers
-    sampler = InfiniteBatches(len(dataset), cfg.batch_size, seed=cfg.seed * 2 + "ab".index(domain), start=start)
+    rank, size = (world.rank, world.size) if world is not None else (0, 1)
+    sampler = InfiniteBatches(len(dataset), cfg.batch_size, seed=cfg.seed * 2 + "ab".index(domain), start=start,
+                              rank=rank, world=size)
     return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, pin_memory=device.type == "cuda",
                       persistent_workers=workers > 0, generator=torch.Generator())
 

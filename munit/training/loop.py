@@ -20,6 +20,7 @@ from munit.training.checkpoint import (
     load_networks,
     save_checkpoint,
 )
+from munit.training.distributed import SINGLE, World, average_gradients, broadcast_state, step_seed
 from munit.training.log import RunLog
 from munit.visual import sample_grid, save_png, write_index
 
@@ -45,8 +46,8 @@ def learning_rate_factor(cfg: Config, iteration: int) -> float:
 class Trainer:
     """Networks, optimisers, schedulers, EMA and the fixed display batches of one run."""
 
-    def __init__(self, cfg: Config, device: torch.device):
-        self.cfg, self.device = cfg, device
+    def __init__(self, cfg: Config, device: torch.device, world: World = SINGLE):
+        self.cfg, self.device, self.world = cfg, device, world
         torch.manual_seed(cfg.seed)
         self.method: Method = build_method(cfg).to(device)
         self.nets: nn.ModuleDict = self.method.build_networks().to(device)
@@ -76,20 +77,28 @@ class Trainer:
             return self.nets
         return nn.ModuleDict({**dict(self.nets.items()), **dict(self.ema.items())})
 
-    def step(self, x_a: torch.Tensor, x_b: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One discriminator update, then one generator update (the reference's order)."""
+    def step(self, x_a: torch.Tensor, x_b: torch.Tensor, dis_draws: dict | None = None,
+             gen_draws: dict | None = None) -> dict[str, torch.Tensor]:
+        """One discriminator update, then one generator update (the reference's order).
+
+        `dis_draws`/`gen_draws` pass recorded random draws to the method's losses (e.g. s_a, s_b), for
+        comparisons with other runs; normally the losses draw their own."""
         self.nets.train()
+        if self.world.size > 1:
+            torch.manual_seed(step_seed(self.cfg.seed, self.world.rank, self.iteration))
         self.opt_dis.zero_grad(set_to_none=True)
-        d_loss, d_terms = self.method.discriminator_loss(self.nets, x_a, x_b)
+        d_loss, d_terms = self.method.discriminator_loss(self.nets, x_a, x_b, **(dis_draws or {}))
         d_loss.backward()
+        average_gradients(self._params(self.opt_dis), self.world)
         self.opt_dis.step()
 
         discriminators = [self.nets[n] for n in self.method.discriminator_names]
         for d in discriminators:  # Their gradients from the generator loss would be discarded anyway.
             d.requires_grad_(False)
         self.opt_gen.zero_grad(set_to_none=True)
-        g_loss, g_terms = self.method.generator_loss(self.nets, x_a, x_b)
+        g_loss, g_terms = self.method.generator_loss(self.nets, x_a, x_b, **(gen_draws or {}))
         g_loss.backward()
+        average_gradients(self._params(self.opt_gen), self.world)
         self.opt_gen.step()
         for d in discriminators:
             d.requires_grad_(True)
@@ -100,6 +109,10 @@ class Trainer:
             self._update_ema()
         self.iteration += 1
         return {**{f"dis/{k}": v for k, v in d_terms.items()}, **{f"gen/{k}": v for k, v in g_terms.items()}}
+
+    @staticmethod
+    def _params(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+        return [p for group in optimizer.param_groups for p in group["params"]]
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -169,9 +182,12 @@ class Trainer:
 
 
 def train(cfg: Config, run_dir: str | Path, device: torch.device, resume: bool = False,
-          progress: bool = True, num_workers: int | None = None, from_reference: str | Path | None = None) -> Path:
+          progress: bool = True, num_workers: int | None = None, from_reference: str | Path | None = None,
+          world: World = SINGLE) -> Path:
     """Train `cfg.method` into `run_dir`; with `resume`, continue from its latest checkpoint; with
     `from_reference`, start from a NVlabs/MUNIT checkpoint folder (gen_*.pt, dis_*.pt, optimizer.pt).
+    In a torchrun process group (`world`), every process trains on its slice of each global batch and
+    only the main process writes.
 
     Returns the run directory, which holds config.yaml, checkpoints/, images/ (grids and index.html),
     log.jsonl and tensorboard/.
@@ -183,23 +199,26 @@ def train(cfg: Config, run_dir: str | Path, device: torch.device, resume: bool =
                              "to continue it or choose another --output")
     paired = METHODS[cfg.method].paired
     data = {split: build_split(cfg, split, paired) for split in ("train", "test")}  # Bad data fails first.
-    trainer = Trainer(cfg, device)
+    trainer = Trainer(cfg, device, world)
     if latest is not None:
         trainer.load_state(load_checkpoint(latest, map_location=device), latest)
     elif from_reference is not None:
         from munit.reference import load_reference_into
 
         load_reference_into(trainer, from_reference)
+    broadcast_state(trainer.nets, world)
     start = trainer.iteration
-    save_config(cfg, run_dir / "config.yaml")
+    if world.is_main:
+        save_config(cfg, run_dir / "config.yaml")
 
-    batches = training_batches(cfg, data["train"], start, device, paired, num_workers)
+    batches = training_batches(cfg, data["train"], start, device, paired, num_workers, world)
     test_display = _displays(cfg, data["test"])
     train_display = _displays(cfg, data["train"])
     image_dir = run_dir / "images"
 
-    log = RunLog(run_dir, start)
-    bar = tqdm(total=cfg.max_iter, initial=start, disable=not progress, dynamic_ncols=True, unit="it")
+    log = RunLog(run_dir, start) if world.is_main else None
+    bar = tqdm(total=cfg.max_iter, initial=start, disable=not progress or not world.is_main, dynamic_ncols=True,
+               unit="it")
     last_time, last_iter = time.perf_counter(), start
     try:
         while trainer.iteration < cfg.max_iter:
@@ -208,6 +227,8 @@ def train(cfg: Config, run_dir: str | Path, device: torch.device, resume: bool =
             it = trainer.iteration
             bar.update(1)
             final = it == cfg.max_iter
+            if not world.is_main:
+                continue
             if it % cfg.log_iter == 0 or final:
                 now = time.perf_counter()
                 scalars = {k: float(v) for k, v in terms.items()}
@@ -224,7 +245,8 @@ def train(cfg: Config, run_dir: str | Path, device: torch.device, resume: bool =
                 save_checkpoint(run_dir, trainer.state(), it, cfg.keep_last)
     finally:
         bar.close()
-        log.close()
+        if log is not None:
+            log.close()
     return run_dir
 
 
