@@ -47,14 +47,10 @@ def load_model(path: str | Path, device: torch.device | str = "cpu", use_ema: bo
 
 
 def prepare(path: Path, model: Model, domain: str) -> torch.Tensor:
-    """Open an image for the networks: the domain's channels, shorter side resized to the config's size,
-    both sides rounded to a multiple of 2**n_downsample. Returns (1, C, H, W) in [-1, 1]."""
+    """Open an image for the networks: the domain's channels, resized as the method needs (see
+    `Method.inference_size`). Returns (1, C, H, W) in [-1, 1]."""
     img = open_image(path, model.cfg.input_dim(domain))
-    size = model.cfg.size_of(domain)
-    multiple = 2 ** model.cfg.gen.n_downsample
-    w, h = img.size
-    scale = size / min(w, h)
-    new = tuple(max(16, round(v * scale / multiple) * multiple) for v in (w, h))
+    new = model.method.inference_size(*img.size, domain)
     if new != img.size:
         img = img.resize(new, resample=3)  # Bicubic.
     return to_tensor(img)[None]

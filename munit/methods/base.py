@@ -39,6 +39,14 @@ class Method:
     def build_networks(self) -> nn.ModuleDict:
         raise NotImplementedError
 
+    def inference_size(self, width: int, height: int, domain: str) -> tuple[int, int]:
+        """Size to resize an input image to: shorter side to the domain's training size, aspect kept,
+        both sides multiples of 2**gen.n_downsample so that encoder and decoder shapes match."""
+        size, multiple = self.cfg.size_of(domain), 2 ** self.cfg.gen.n_downsample
+        scale = size / min(width, height)
+        w, h = (max(16, round(v * scale / multiple) * multiple) for v in (width, height))
+        return w, h
+
     def to(self, device: torch.device) -> Method:
         """Move what the method holds outside `nets` (e.g. a frozen feature network)."""
         return self

@@ -41,6 +41,10 @@ class _PairedMethod(Method):
     def min_image_size(cls, cfg) -> int:
         return max(16, 3 * 2 ** cfg.dis.n_layer)
 
+    def inference_size(self, width: int, height: int, domain: str) -> tuple[int, int]:
+        """The U-Net goes down to 1x1: inputs are resized to the training crop, whatever their shape."""
+        return self.cfg.crop_image_width, self.cfg.crop_image_height
+
     def check_direction(self, direction: str) -> None:
         if direction != "a2b":
             raise ValueError(f"method {self.name!r} translates a2b only (it learns one mapping from pairs)")
