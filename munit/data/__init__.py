@@ -102,8 +102,11 @@ def train_loader(cfg: Config, dataset, domain: str, start: int, device: torch.de
                  num_workers: int | None = None, world=None) -> DataLoader:
     workers = cfg.num_workers if num_workers is None else num_workers
     rank, size = (world.rank, world.size) if world is not None else (0, 1)
-    sampler = InfiniteBatches(len(dataset), cfg.batch_size, seed=cfg.seed * 2 + "ab".index(domain), start=start,
-                              rank=rank, world=size)
+    try:
+        sampler = InfiniteBatches(len(dataset), cfg.batch_size, seed=cfg.seed * 2 + "ab".index(domain),
+                                  start=start, rank=rank, world=size)
+    except DataError as e:
+        raise DataError(f"training data of domain {domain}: {e}") from None
     return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, pin_memory=device.type == "cuda",
                       persistent_workers=workers > 0, generator=torch.Generator())
 
