@@ -7,7 +7,6 @@ accept files without the AdaIN layers' unused buffers.
 
 from __future__ import annotations
 
-import pickle
 import re
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from torch import nn
 from munit.config import load_config
 from munit.inference import Model
 from munit.methods import build_method
-from munit.training.checkpoint import CheckpointError, load_checkpoint, load_networks, resolve_checkpoint
+from munit.training.checkpoint import CheckpointError, load_checkpoint, load_networks, resolve_checkpoint, safe_load
 from munit.utils import atomic_torch_save
 
 STALE_NORM_STATS = re.compile(r"\.norm\.(running_mean|running_var|num_batches_tracked)$")
@@ -29,13 +28,7 @@ def read_reference_file(path: str | Path, kind: str) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise CheckpointError(f"{path}: refused to load: it holds objects other than tensors and plain data "
-                              f"({str(e).splitlines()[0]})") from None
-    except (RuntimeError, EOFError, OSError) as e:
-        raise CheckpointError(f"{path}: cannot read checkpoint ({e})") from None
+    state = safe_load(path)
     keys = ("gen", "dis") if kind == "optimizer" else ("a", "b")
     if not isinstance(state, dict) or not all(k in state for k in keys):
         found = sorted(state)[:4] if isinstance(state, dict) else type(state).__name__

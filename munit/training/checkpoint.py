@@ -70,17 +70,22 @@ def resolve_checkpoint(path: str | Path) -> Path:
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a munit checkpoint without executing code (weights_only)."""
     path = Path(path)
+    state = safe_load(path, map_location)
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a munit checkpoint (no '{FORMAT}' format marker); "
+                              "for a NVlabs/MUNIT gen_*.pt file pass its YAML config with --config")
+    return state
+
+
+def safe_load(path: Path, map_location: str | torch.device = "cpu"):
+    """torch.load without executing code (weights_only); a refused or unreadable file names itself."""
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         raise CheckpointError(f"{path}: refused to load: it holds objects other than tensors and plain "
                               f"data ({str(e).splitlines()[0]})") from None
     except (RuntimeError, EOFError, OSError) as e:
         raise CheckpointError(f"{path}: cannot read checkpoint ({e})") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a munit checkpoint (no '{FORMAT}' format marker); "
-                              "for a NVlabs/MUNIT gen_*.pt file pass its YAML config with --config")
-    return state
 
 
 def load_networks(nets: torch.nn.ModuleDict, states: dict[str, dict], source: Path) -> None:
