@@ -1,14 +1,20 @@
-"""Training and translation speed, peak memory and achieved FLOP/s for a grid of settings.
+"""Training and translation speed, peak memory and achieved FLOP/s, fast mode against exact mode.
 
-    python benchmarks/speed.py                      # the default grid, medians of 3 runs
+    python benchmarks/speed.py                      # the default grid, both modes, medians of 5 runs
     python benchmarks/speed.py --methods munit unit --sizes 64 --dims 16 --batches 1 --runs 5
+    python benchmarks/speed.py --dims 64 --batches 1 --set amp=bf16 --set channels_last=true --device cuda
+    python benchmarks/speed.py --memory 500         # memory over a 500-iteration run instead
     python benchmarks/speed.py --json results.json
 
-Each setting runs in its own process (so peak memory is that setting's), on random images, after two
+Each (setting, mode) runs in its own process (so peak memory is that run's), on random images, after two
 warm-up iterations. Training: iterations per second of one full step (discriminator and generator
-updates). Translation: images per second of `method.translate` in eval mode under no_grad. FLOP/s:
-FLOPs of one training step counted by torch.utils.flop_counter, divided by the median step time, next to
-the machine's measured float32 matrix-multiply peak.
+updates) in `train_mode` fast and exact; "fast/exact" is the ratio of their medians. Translation: images
+per second of `method.translate` in eval mode under no_grad (the same code in both modes). FLOP/s: FLOPs
+of one training step counted by torch.utils.flop_counter, divided by the median step time, next to the
+machine's measured float32 matrix-multiply peak.
+
+`--memory N` trains one setting for N iterations and prints the process's resident memory (CPU) or
+allocated and peak CUDA memory every N/10 iterations: a leak shows as a rising column.
 """
 
 from __future__ import annotations
@@ -25,64 +31,101 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+MODES = ("fast", "exact")
 
-def setting_config(method: str, size: int, dim: int):
-    from munit.config import config_from_dict
+
+def setting_config(method: str, size: int, dim: int, mode: str, overrides: list[str]):
+    from munit.config import apply_override, config_from_dict
 
     raw = {"method": method, "new_size": size, "crop_image_height": size, "crop_image_width": size,
-           "lr_policy": "constant", "gen": {"dim": dim, "mlp_dim": 4 * dim}, "dis": {"dim": dim}}
+           "lr_policy": "constant", "train_mode": mode, "gen": {"dim": dim, "mlp_dim": 4 * dim}, "dis": {"dim": dim}}
     if method in ("cyclegan", "cyclegan_noise", "pix2pix", "bicyclegan"):
         raw["dis"]["n_layer"] = 3
+    for item in overrides:
+        apply_override(raw, item)
     return config_from_dict(raw, warn_unused=False)
 
 
-def measure(method: str, size: int, dim: int, batch: int, runs: int, steps: int, device: str) -> dict:
-    """One setting, in this process."""
+def _setup(setting: dict):
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
 
     from munit.training.loop import Trainer
 
-    dev = torch.device(device)
-    cfg = setting_config(method, size, dim)
+    dev = torch.device(setting["device"])
+    cfg = setting_config(setting["method"], setting["size"], setting["dim"], setting["mode"], setting["set"])
     trainer = Trainer(cfg, dev)
-    channels = (cfg.input_dim_a, cfg.input_dim_b)
-    x_a, x_b = (torch.rand(batch, c, size, size, device=dev) * 2 - 1 for c in channels)
+    gen = torch.Generator().manual_seed(0)
+    x_a, x_b = (torch.rand(setting["batch"], c, setting["size"], setting["size"], generator=gen).to(dev) * 2 - 1
+                for c in (cfg.input_dim_a, cfg.input_dim_b))
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    return trainer, x_a, x_b, sync
+
+
+def measure(setting: dict, runs: int, steps: int) -> dict:
+    """Speed of one setting in one mode, in this process."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    trainer, x_a, x_b, sync = _setup(setting)
+    dev = trainer.device
     for _ in range(2):
         trainer.step(x_a, x_b)
     with FlopCounterMode(display=False) as counter:
         trainer.step(x_a, x_b)
     flops = counter.get_total_flops()
 
-    step_times = []
-    for _ in range(runs):
-        sync()
-        start = time.perf_counter()
-        for _ in range(steps):
-            trainer.step(x_a, x_b)
-        sync()
-        step_times.append((time.perf_counter() - start) / steps)
-
-    nets = trainer.nets.eval()
-    direction = trainer.method.directions[0]
-    translate_times = []
-    with torch.no_grad():
-        trainer.method.translate(nets, x_a, direction)
+    def timed(fn) -> list[float]:
+        times = []
         for _ in range(runs):
             sync()
             start = time.perf_counter()
             for _ in range(steps):
-                trainer.method.translate(nets, x_a, direction)
+                fn()
             sync()
-            translate_times.append((time.perf_counter() - start) / steps)
+            times.append((time.perf_counter() - start) / steps)
+        return times
+
+    step_times = timed(lambda: trainer.step(x_a, x_b))
+    nets, direction = trainer.nets.eval(), trainer.method.directions[0]
+    with torch.no_grad():
+        trainer.method.translate(nets, x_a, direction)
+        translate_times = timed(lambda: trainer.method.translate(nets, x_a, direction))
     step = statistics.median(step_times)
-    peak = (torch.cuda.max_memory_allocated(dev) if dev.type == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    return {"method": method, "size": size, "dim": dim, "batch": batch, "device": device,
-            "it_per_s": 1 / step, "img_per_s": batch / statistics.median(translate_times),
-            "flop_per_step": flops, "flop_per_s": flops / step, "peak_memory_mb": peak / 2 ** 20,
+    return {**setting, "it_per_s": 1 / step, "img_per_s": setting["batch"] / statistics.median(translate_times),
+            "flop_per_step": flops, "flop_per_s": flops / step, "peak_memory_mb": _peak_memory(dev) / 2 ** 20,
             "runs": runs, "steps_per_run": steps, "step_times_s": step_times}
+
+
+def memory_trace(setting: dict, iterations: int) -> list[dict]:
+    """Memory every iterations/10 iterations of one training run, in this process."""
+    import torch
+
+    trainer, x_a, x_b, sync = _setup(setting)
+    every = max(1, iterations // 10)
+    trace = []
+    for it in range(1, iterations + 1):
+        trainer.step(x_a, x_b)
+        if it % every == 0:
+            sync()
+            row = {"iteration": it, "rss_mb": _current_rss() / 2 ** 20,
+                   "peak_mb": _peak_memory(trainer.device) / 2 ** 20}
+            if trainer.device.type == "cuda":
+                row["allocated_mb"] = torch.cuda.memory_allocated(trainer.device) / 2 ** 20
+            trace.append(row)
+    return trace
+
+
+def _peak_memory(dev) -> float:
+    import torch
+
+    if dev.type == "cuda":
+        return torch.cuda.max_memory_allocated(dev)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _current_rss() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
 
 
 def matmul_peak(device: str, n: int = 2048, runs: int = 5) -> float:
@@ -104,42 +147,69 @@ def matmul_peak(device: str, n: int = 2048, runs: int = 5) -> float:
     return 2 * n ** 3 / statistics.median(times)
 
 
+def in_subprocess(flag: str, setting: dict, *extra: str):
+    cmd = [sys.executable, __file__, flag, json.dumps(setting), *extra]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode:
+        sys.exit(f"benchmark of {setting} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--methods", nargs="+", default=["munit"])
     parser.add_argument("--sizes", nargs="+", type=int, default=[64])
     parser.add_argument("--dims", nargs="+", type=int, default=[16, 32, 64])
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
-    parser.add_argument("--runs", type=int, default=3, help="timed runs per setting (the median is reported)")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override for every setting, e.g. amp=bf16, channels_last=true, compile=true")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per setting (the median is reported)")
     parser.add_argument("--steps", type=int, default=3, help="iterations per timed run")
+    parser.add_argument("--memory", type=int, metavar="ITERATIONS",
+                        help="trace memory over this many iterations of the first setting and mode instead")
     parser.add_argument("--device", default="cuda" if _cuda() else "cpu")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--one", nargs=4, metavar=("METHOD", "SIZE", "DIM", "BATCH"), help=argparse.SUPPRESS)
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--trace", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        method, size, dim, batch = args.one
-        print(json.dumps(measure(method, int(size), int(dim), int(batch), args.runs, args.steps, args.device)))
+        print(json.dumps(measure(json.loads(args.one), args.runs, args.steps)))
+        return
+    if args.trace:
+        print(json.dumps(memory_trace(json.loads(args.trace), args.memory)))
+        return
+
+    settings = [{"method": m, "size": s, "dim": d, "batch": b, "device": args.device, "set": args.set}
+                for m in args.methods for s in args.sizes for d in args.dims for b in args.batches]
+    if args.memory:
+        setting = {**settings[0], "mode": args.modes[0]}
+        print(f"memory over {args.memory} iterations: {setting}")
+        trace = in_subprocess("--trace", setting, "--memory", str(args.memory))
+        for row in trace:
+            print("  ".join(f"{k} {v:.0f}" if k != "iteration" else f"{k} {v:>6}" for k, v in row.items()))
+        if args.json:
+            args.json.write_text(json.dumps({"setting": setting, "trace": trace}, indent=1))
         return
 
     peak = matmul_peak(args.device)
-    print(f"matmul peak ({args.device}, float32, 2048x2048): {peak / 1e9:.1f} GFLOP/s")
-    header = f"{'method':<15}{'size':>5}{'dim':>5}{'batch':>6}{'train it/s':>12}{'translate img/s':>17}" \
-             f"{'GFLOP/s':>9}{'of peak':>9}{'peak MB':>9}"
+    print(f"matmul peak ({args.device}, float32, 2048x2048): {peak / 1e9:.1f} GFLOP/s"
+          + (f"; overrides: {' '.join(args.set)}" if args.set else ""))
+    header = f"{'method':<15}{'size':>5}{'dim':>5}{'batch':>6}{'mode':>6}{'train it/s':>12}{'fast/exact':>11}" \
+             f"{'translate img/s':>17}{'GFLOP/s':>9}{'of peak':>9}{'peak MB':>9}"
     print(header)
     print("-" * len(header))
     results = []
-    for method in args.methods:
-        for size in args.sizes:
-            for dim in args.dims:
-                for batch in args.batches:
-                    cmd = [sys.executable, __file__, "--one", method, str(size), str(dim), str(batch),
-                           "--runs", str(args.runs), "--steps", str(args.steps), "--device", args.device]
-                    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-                    r = json.loads(out.strip().splitlines()[-1])
-                    results.append(r)
-                    print(f"{method:<15}{size:>5}{dim:>5}{batch:>6}{r['it_per_s']:>12.2f}{r['img_per_s']:>17.1f}"
-                          f"{r['flop_per_s'] / 1e9:>9.1f}{r['flop_per_s'] / peak:>9.1%}{r['peak_memory_mb']:>9.0f}",
-                          flush=True)
+    for setting in settings:
+        speeds = {}
+        for mode in args.modes:
+            r = in_subprocess("--one", {**setting, "mode": mode}, "--runs", str(args.runs), "--steps", str(args.steps))
+            results.append(r)
+            speeds[mode] = r["it_per_s"]
+            ratio = f"{speeds['fast'] / speeds['exact']:.2f}x" if mode == "exact" and "fast" in speeds else ""
+            print(f"{r['method']:<15}{r['size']:>5}{r['dim']:>5}{r['batch']:>6}{mode:>6}{r['it_per_s']:>12.2f}"
+                  f"{ratio:>11}{r['img_per_s']:>17.1f}{r['flop_per_s'] / 1e9:>9.1f}{r['flop_per_s'] / peak:>9.1%}"
+                  f"{r['peak_memory_mb']:>9.0f}", flush=True)
     if args.json:
         args.json.write_text(json.dumps({"matmul_peak_flop_per_s": peak, "results": results}, indent=1))
 
