@@ -14,10 +14,11 @@ from munit.data.images import DataError
 from munit.methods import DIRECTIONS
 from munit.nets.vgg import VGGWeightsMissing
 from munit.training.checkpoint import CheckpointError
-from munit.training.loop import RunExistsError
+from munit.training.loop import NonFiniteError, RunExistsError
 from munit.utils import pick_device
 
-USER_ERRORS = (ConfigError, DataError, CheckpointError, RunExistsError, VGGWeightsMissing, ValueError)
+USER_ERRORS = (ConfigError, DataError, CheckpointError, RunExistsError, NonFiniteError, VGGWeightsMissing,
+               ValueError)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -76,6 +76,12 @@ class Config:
     gamma: float = 0.5  # lr factor per decay (step policy).
     lr_decay_start: int | None = None  # (munit) Linear policy: decay to 0 at max_iter from here (max_iter / 2).
     ema_beta: float = 0.0  # (munit) EMA decay of generator weights for sampling, e.g. 0.999; 0 is off.
+    train_mode: str = "fast"  # (munit) fast: one generator pass per iteration feeds both updates; exact: the
+    #   reference's computation (the discriminator step translates anew), for comparisons with it.
+    amp: str = "none"  # (munit) Mixed precision: none | bf16 | fp16 (fp16 with gradient scaling). For CUDA.
+    compile: bool = False  # (munit) torch.compile each network (slow start; on CPU it did not pay off).
+    channels_last: bool = False  # (munit) NHWC memory layout; helps on CUDA with amp, not on CPU.
+    max_bad_steps: int = 20  # (munit) Stop after this many consecutive updates with a non-finite loss/gradient.
     # Loss weights.
     gan_w: float = 1.0
     recon_x_w: float = 10.0  # Image reconstruction.
@@ -132,6 +138,8 @@ CHOICES = {
     "method": METHODS,
     "init": ("gaussian", "kaiming", "xavier", "orthogonal", "default"),
     "lr_policy": ("constant", "step", "linear"),
+    "train_mode": ("fast", "exact"),
+    "amp": ("none", "bf16", "fp16"),
     "gen.activ": ACTIVATIONS,
     "gen.pad_type": PAD_TYPES,
     "dis.activ": ACTIVATIONS,

@@ -53,15 +53,13 @@ def test_two_processes_take_the_step_of_one_on_the_combined_batch(tmp_path):
 
     cfg = load_config(config)
     trainer = Trainer(cfg, torch.device("cpu"))
-    draws = {"dis": ([], []), "gen": ([], [])}
-    for rank in (0, 1):  # Each rank's style codes, in the order its losses draw them.
+    s_a, s_b = [], []
+    for rank in (0, 1):  # Each rank's style codes, in the order its generator pass draws them (fast mode).
         torch.manual_seed(step_seed(cfg.seed, rank, 0))
-        for step in ("dis", "gen"):
-            for codes in draws[step]:
-                codes.append(torch.randn(cfg.batch_size, cfg.gen.style_dim, 1, 1))
-    dis_draws = {"s_a": torch.cat(draws["dis"][0]), "s_b": torch.cat(draws["dis"][1])}
-    gen_draws = {"s_a": torch.cat(draws["gen"][0]), "s_b": torch.cat(draws["gen"][1])}
-    trainer.step(combined_batch(cfg, "a", 0), combined_batch(cfg, "b", 1), dis_draws, gen_draws)
+        for codes in (s_a, s_b):
+            codes.append(torch.randn(cfg.batch_size, cfg.gen.style_dim, 1, 1))
+    gen_draws = {"s_a": torch.cat(s_a), "s_b": torch.cat(s_b)}
+    trainer.step(combined_batch(cfg, "a", 0), combined_batch(cfg, "b", 1), gen_draws=gen_draws)
 
     for name, module in trainer.nets.items():
         for key, param in module.named_parameters():

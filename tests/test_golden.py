@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -23,7 +25,7 @@ def golden():
 
 def make_trainer(golden):
     """A trainer holding the reference's weights, loaded through the public `from_reference`."""
-    cfg = golden[0]
+    cfg = dataclasses.replace(golden[0], train_mode="exact")  # The reference's Adam loop and rounding.
     model = from_reference(golden_path("munit_gen.pt"), golden_path("config.yaml"), dis_path=golden_path("dis.pt"))
     trainer = Trainer(cfg, torch.device("cpu"))
     trainer.nets.load_state_dict(model.nets.state_dict())
@@ -106,7 +108,9 @@ def test_discriminator_step_matches_reference(golden, one_thread):
     trainer.nets.train()
     s_a, s_b = step["munit_dis_randn"]
     trainer.opt_dis.zero_grad()
-    loss, terms = trainer.method.discriminator_loss(trainer.nets, cases["x_a"], cases["x_b"], s_a=s_a, s_b=s_b)
+    with torch.no_grad():
+        fakes = trainer.method.dis_fakes(trainer.nets, cases["x_a"], cases["x_b"], s_a=s_a, s_b=s_b)
+    loss, terms = trainer.method.discriminator_loss(trainer.nets, cases["x_a"], cases["x_b"], fakes)
     loss.backward()
     for name in ("dis_a", "dis_b", "dis_total"):
         key = "total" if name == "dis_total" else name
@@ -125,7 +129,8 @@ def test_generator_step_matches_reference(golden, one_thread):
     trainer.nets.train()
     s_a, s_b = step["munit_gen_randn"]
     trainer.opt_gen.zero_grad()
-    loss, terms = trainer.method.generator_loss(trainer.nets, cases["x_a"], cases["x_b"], s_a=s_a, s_b=s_b)
+    gen_pass = trainer.method.generator_pass(trainer.nets, cases["x_a"], cases["x_b"], s_a=s_a, s_b=s_b)
+    loss, terms = trainer.method.generator_loss(trainer.nets, gen_pass)
     loss.backward()
     for name, value in terms.items():
         torch.testing.assert_close(value, step[f"munit_loss_gen_{name}"], rtol=1e-5, atol=0, msg=name)
@@ -164,7 +169,7 @@ def test_unit_forward_tensors_match_reference(golden, unit_model):
 
 
 def unit_trainer(golden, unit_model):
-    cfg = load_config(golden_path("config.yaml"), ["method=unit"])
+    cfg = load_config(golden_path("config.yaml"), ["method=unit", "train_mode=exact"])
     trainer = Trainer(cfg, torch.device("cpu"))
     trainer.nets.load_state_dict(unit_model.nets.state_dict())
     trainer.nets.train()
@@ -175,8 +180,9 @@ def test_unit_discriminator_step_matches_reference(golden, unit_model, one_threa
     _, cases, _, _ = golden
     step = cases["train_step"]
     trainer = unit_trainer(golden, unit_model)
-    loss, terms = trainer.method.discriminator_loss(trainer.nets, cases["x_a"], cases["x_b"],
-                                                    noises=step["unit_dis_randn"])
+    with torch.no_grad():
+        fakes = trainer.method.dis_fakes(trainer.nets, cases["x_a"], cases["x_b"], noises=step["unit_dis_randn"])
+    loss, terms = trainer.method.discriminator_loss(trainer.nets, cases["x_a"], cases["x_b"], fakes)
     for name in ("dis_a", "dis_b"):
         torch.testing.assert_close(terms[name], step[f"unit_loss_{name}"], rtol=1e-5, atol=0)
     torch.testing.assert_close(terms["total"], step["unit_loss_dis_total"], rtol=1e-5, atol=0)
@@ -187,8 +193,8 @@ def test_unit_generator_step_matches_reference(golden, unit_model, one_thread):
     step = cases["train_step"]
     trainer = unit_trainer(golden, unit_model)
     trainer.opt_gen.zero_grad()
-    loss, terms = trainer.method.generator_loss(trainer.nets, cases["x_a"], cases["x_b"],
-                                                noises=step["unit_gen_randn"])
+    gen_pass = trainer.method.generator_pass(trainer.nets, cases["x_a"], cases["x_b"], noises=step["unit_gen_randn"])
+    loss, terms = trainer.method.generator_loss(trainer.nets, gen_pass)
     loss.backward()
     for name, value in terms.items():
         torch.testing.assert_close(value, step[f"unit_loss_gen_{name}"], rtol=1e-5, atol=0, msg=name)

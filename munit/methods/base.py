@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from munit.config import Config
+from munit.losses import dis_loss, gen_adv_loss
 from munit.nets.blocks import init_weights
 
 DIRECTIONS = ("a2b", "b2a")
+
+
+@dataclass
+class GeneratorPass:
+    """One forward pass of the generators: the loss terms that involve no discriminator, the weights of
+    the terms (keyed by term name without its last _suffix), and the fake each discriminator judges
+    (keyed by discriminator name, its graph attached)."""
+
+    terms: dict[str, torch.Tensor]
+    weights: dict[str, float]
+    fakes: dict[str, torch.Tensor]
 
 
 class Method:
@@ -17,6 +31,10 @@ class Method:
     Networks live in one `nn.ModuleDict`; those named in `generator_names` are optimised by the
     generator optimiser (and averaged by EMA), those in `discriminator_names` by the discriminator one.
     Images are (N, C, H, W) in [-1, 1].
+
+    An iteration is built from `generator_pass` (the generators' forward and non-adversarial terms),
+    `discriminator_loss` on fakes (those of the pass, or `dis_fakes` made anew as the reference does) and
+    `generator_loss` (the pass plus the adversarial terms of the updated discriminators).
     """
 
     name = ""
@@ -27,6 +45,7 @@ class Method:
     unused_keys: tuple[str, ...] = ()  # Config keys it ignores; a config that sets them gets a warning.
     generator_names: tuple[str, ...] = ("gen_a", "gen_b")
     discriminator_names: tuple[str, ...] = ("dis_a", "dis_b")
+    dis_loss_scale = 1.0  # Factor of each discriminator's loss (0.5 slows D down in pix2pix and CycleGAN).
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
@@ -59,14 +78,41 @@ class Method:
             init_weights(nets[name], "gaussian")
         return nets
 
-    def discriminator_loss(self, nets: nn.ModuleDict, x_a: torch.Tensor, x_b: torch.Tensor
-                           ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Total loss to minimise and its named, detached terms."""
+    def dis_fakes(self, nets: nn.ModuleDict, x_a: torch.Tensor, x_b: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The fake each discriminator judges, made by a forward pass of its own (the exact mode's
+        discriminator step; random draws may be passed as keywords)."""
         raise NotImplementedError
 
-    def generator_loss(self, nets: nn.ModuleDict, x_a: torch.Tensor, x_b: torch.Tensor
-                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def generator_pass(self, nets: nn.ModuleDict, x_a: torch.Tensor, x_b: torch.Tensor) -> GeneratorPass:
         raise NotImplementedError
+
+    def reals(self, x_a: torch.Tensor, x_b: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The real images each discriminator judges."""
+        return {"dis_a": x_a, "dis_b": x_b}
+
+    def discriminator_loss(self, nets: nn.ModuleDict, x_a: torch.Tensor, x_b: torch.Tensor,
+                           fakes: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Total loss to minimise and its named, detached terms; `fakes` carry no graph."""
+        reals, gan_type = self.reals(x_a, x_b), self.cfg.dis.gan_type
+        terms = {}
+        for name, fake in fakes.items():
+            if self.cfg.train_mode == "fast" and self.cfg.dis.norm != "bn" and fake.shape == reals[name].shape:
+                # One call on fakes and reals together: the same per-image maths, better kernels at small batch.
+                outputs = nets[name](torch.cat([fake, reals[name]]))
+                out_fake, out_real = zip(*(o.split(fake.shape[0]) for o in outputs), strict=True)
+            else:
+                out_fake, out_real = nets[name](fake), nets[name](reals[name])
+            terms[name] = self.dis_loss_scale * dis_loss(list(out_fake), list(out_real), gan_type)
+        total = self.cfg.gan_w * sum(terms.values())
+        return total, detached(terms, total)
+
+    def generator_loss(self, nets: nn.ModuleDict, gen_pass: GeneratorPass
+                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The pass's terms plus each discriminator's adversarial term ("adv" + its name's suffix)."""
+        terms = dict(gen_pass.terms)
+        for name, fake in gen_pass.fakes.items():
+            terms[name.replace("dis", "adv", 1)] = gen_adv_loss(nets[name](fake), self.cfg.dis.gan_type)
+        return weighted_total(terms, {**gen_pass.weights, "adv": self.cfg.gan_w})
 
     def random_styles(self, n: int, device: torch.device, generator: torch.Generator | None = None
                       ) -> torch.Tensor:
@@ -109,8 +155,10 @@ def source_target(nets: nn.ModuleDict, direction: str) -> tuple[nn.Module, nn.Mo
 
 def weighted_total(terms: dict[str, torch.Tensor], weights: dict[str, float]
                    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Sum of the terms, each weighted by `weights[<name without its _a/_b/... suffix>]`, and the logged terms."""
-    total = sum(weights[name.rsplit("_", 1)[0]] * value for name, value in terms.items())
+    """Sum of the terms, each weighted by `weights[name]` or else `weights[<name without its last _suffix>]`,
+    and the logged terms."""
+    total = sum(weights[name if name in weights else name.rsplit("_", 1)[0]] * value
+                for name, value in terms.items())
     return total, detached(terms, total)
 
 

@@ -1,6 +1,6 @@
 """CycleGAN (Zhu et al., ICCV 2017) and CycleGAN with noise, the MUNIT paper's multimodal baseline.
 
-Generators translate one way each (gen_ab: A -> B, gen_ba: B -> A); LSGAN losses, cycle loss
+Generators translate one way each (gen_ab: A -> B, gen_ba: B -> A); LSGAN losses (`dis.gan_type`), cycle loss
 (`recon_x_cyc_w`, 10 in the paper), identity loss (`identity_w`, 0.5 x 10), and a pool of 50 past fakes
 for the discriminators (`pool_size`). The noise variant feeds a per-image Gaussian vector of
 `gen.style_dim` values to the generators as extra input channels, so one input can give many outputs
@@ -14,12 +14,8 @@ from torch import nn
 
 from munit.config import ConfigError
 from munit.losses import recon_loss
-from munit.methods.base import Method, check_direction, detached, weighted_total
+from munit.methods.base import GeneratorPass, Method, check_direction
 from munit.nets.baselines import PatchDis, ResnetGenerator
-
-
-def mse_to(outputs: list[torch.Tensor], target: float) -> torch.Tensor:
-    return sum(torch.mean((o - target) ** 2) for o in outputs)
 
 
 class ImagePool:
@@ -51,8 +47,9 @@ class CycleGAN(Method):
     name = "cyclegan"
     generator_names = ("gen_ab", "gen_ba")
     unused_keys = ("recon_x_w", "recon_s_w", "recon_c_w", "recon_kl_w", "recon_kl_cyc_w", "vgg_w", "gen.activ",
-                   "gen.mlp_dim", "dis.activ", "dis.gan_type", "dis.num_scales", "dis.pad_type", "unit_share_weights")
+                   "gen.mlp_dim", "dis.activ", "dis.num_scales", "dis.pad_type", "unit_share_weights")
     noise_dim = 0
+    dis_loss_scale = 0.5  # The paper halves D's objective to slow it down relative to G.
 
     def __init__(self, cfg):
         super().__init__(cfg)
@@ -80,34 +77,29 @@ class CycleGAN(Method):
     def _noise(self, x: torch.Tensor) -> torch.Tensor | None:
         return torch.randn(x.shape[0], self.noise_dim, device=x.device) if self.noise_dim else None
 
-    def discriminator_loss(self, nets, x_a, x_b):
-        with torch.no_grad():
-            fake_b = self.pools["b"].query(nets["gen_ab"](x_a, self._noise(x_a)))
-            fake_a = self.pools["a"].query(nets["gen_ba"](x_b, self._noise(x_b)))
-        terms = {  # The paper halves the discriminator's objective to slow it down relative to G.
-            "dis_a": 0.5 * (mse_to(nets["dis_a"](x_a), 1.0) + mse_to(nets["dis_a"](fake_a), 0.0)),
-            "dis_b": 0.5 * (mse_to(nets["dis_b"](x_b), 1.0) + mse_to(nets["dis_b"](fake_b), 0.0)),
-        }
-        total = self.cfg.gan_w * (terms["dis_a"] + terms["dis_b"])
-        return total, detached(terms, total)
+    def dis_fakes(self, nets, x_a, x_b):
+        return {"dis_a": nets["gen_ba"](x_b, self._noise(x_b)), "dis_b": nets["gen_ab"](x_a, self._noise(x_a))}
 
-    def generator_loss(self, nets, x_a, x_b):
+    def discriminator_loss(self, nets, x_a, x_b, fakes):
+        """The discriminators judge fakes drawn through their pools of past fakes."""
+        fakes = {name: self.pools[name[-1]].query(fake) for name, fake in fakes.items()}
+        return super().discriminator_loss(nets, x_a, x_b, fakes)
+
+    def generator_pass(self, nets, x_a, x_b):
         cfg = self.cfg
         g_ab, g_ba = nets["gen_ab"], nets["gen_ba"]
         fake_b = g_ab(x_a, self._noise(x_a))
         fake_a = g_ba(x_b, self._noise(x_b))
         terms = {
-            "adv_a": mse_to(nets["dis_a"](fake_a), 1.0),
-            "adv_b": mse_to(nets["dis_b"](fake_b), 1.0),
             "cyc_x_a": recon_loss(g_ba(fake_b, self._noise(fake_b)), x_a),
             "cyc_x_b": recon_loss(g_ab(fake_a, self._noise(fake_a)), x_b),
         }
-        weights = {"adv": cfg.gan_w, "cyc_x": cfg.recon_x_cyc_w}
+        weights = {"cyc_x": cfg.recon_x_cyc_w}
         if cfg.identity_w > 0:
             terms["identity_a"] = recon_loss(g_ba(x_a, self._noise(x_a)), x_a)
             terms["identity_b"] = recon_loss(g_ab(x_b, self._noise(x_b)), x_b)
             weights["identity"] = cfg.identity_w
-        return weighted_total(terms, weights)
+        return GeneratorPass(terms, weights, {"dis_a": fake_a, "dis_b": fake_b})
 
     def translate(self, nets, x, direction, style=None):
         check_direction(direction)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import torch
 
-from munit.losses import dis_loss, gen_adv_loss, recon_loss
+from munit.losses import recon_loss
 from munit.methods.autoencoders import AutoEncoderMethod
-from munit.methods.base import check_direction, detached, source_target, weighted_total
+from munit.methods.base import GeneratorPass, check_direction, source_target
 from munit.nets.generators import AdaINGen
 
 
@@ -18,21 +18,14 @@ class MUNIT(AutoEncoderMethod):
     generator_class = AdaINGen
     unused_keys = ("recon_kl_w", "recon_kl_cyc_w", "unit_share_weights", "identity_w", "pool_size")
 
-    def discriminator_loss(self, nets, x_a, x_b, s_a=None, s_b=None):
-        cfg = self.cfg
+    def dis_fakes(self, nets, x_a, x_b, s_a=None, s_b=None):
         s_a = self.random_styles(x_a.shape[0], x_a.device) if s_a is None else s_a
         s_b = self.random_styles(x_b.shape[0], x_b.device) if s_b is None else s_b
-        with torch.no_grad():  # The fakes are inputs here; the reference built (and dropped) their graph.
-            x_ba = nets["gen_a"].decode(nets["gen_b"].encode_content(x_b), s_a)
-            x_ab = nets["gen_b"].decode(nets["gen_a"].encode_content(x_a), s_b)
-        terms = {
-            "dis_a": dis_loss(nets["dis_a"](x_ba), nets["dis_a"](x_a), cfg.dis.gan_type),
-            "dis_b": dis_loss(nets["dis_b"](x_ab), nets["dis_b"](x_b), cfg.dis.gan_type),
-        }
-        total = cfg.gan_w * (terms["dis_a"] + terms["dis_b"])
-        return total, detached(terms, total)
+        # As the reference, `encode` (content and style) though only the content code is used.
+        return {"dis_a": nets["gen_a"].decode(nets["gen_b"].encode(x_b)[0], s_a),
+                "dis_b": nets["gen_b"].decode(nets["gen_a"].encode(x_a)[0], s_b)}
 
-    def generator_loss(self, nets, x_a, x_b, s_a=None, s_b=None):
+    def generator_pass(self, nets, x_a, x_b, s_a=None, s_b=None):
         """The full objective (paper Eq. 5 plus the optional cycle and perceptual terms), per domain."""
         cfg = self.cfg
         gen_a, gen_b = nets["gen_a"], nets["gen_b"]
@@ -53,17 +46,14 @@ class MUNIT(AutoEncoderMethod):
             "recon_s_b": recon_loss(s_b_recon, s_b),
             "recon_c_a": recon_loss(c_a_recon, c_a),
             "recon_c_b": recon_loss(c_b_recon, c_b),
-            "adv_a": gen_adv_loss(nets["dis_a"](x_ba), cfg.dis.gan_type),
-            "adv_b": gen_adv_loss(nets["dis_b"](x_ab), cfg.dis.gan_type),
         }
-        weights = {"recon_x": cfg.recon_x_w, "recon_s": cfg.recon_s_w, "recon_c": cfg.recon_c_w,
-                   "adv": cfg.gan_w}
+        weights = {"recon_x": cfg.recon_x_w, "recon_s": cfg.recon_s_w, "recon_c": cfg.recon_c_w}
         if cfg.recon_x_cyc_w > 0:
             terms["cycrecon_x_a"] = recon_loss(gen_a.decode(c_a_recon, s_a_prime), x_a)
             terms["cycrecon_x_b"] = recon_loss(gen_b.decode(c_b_recon, s_b_prime), x_b)
             weights["cycrecon_x"] = cfg.recon_x_cyc_w
         self.add_perceptual_terms(terms, weights, x_ba, x_b, x_ab, x_a)
-        return weighted_total(terms, weights)
+        return GeneratorPass(terms, weights, {"dis_a": x_ba, "dis_b": x_ab})
 
     def translate(self, nets, x, direction, style=None):
         check_direction(direction)

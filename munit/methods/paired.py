@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from munit.config import ConfigError
-from munit.losses import dis_loss, gen_adv_loss, recon_loss
-from munit.methods.base import Method, detached
+from munit.losses import recon_loss
+from munit.methods.base import GeneratorPass, Method
 from munit.nets.baselines import LatentEncoder, PatchDis, UnetGenerator
 
 
@@ -53,6 +53,7 @@ class _PairedMethod(Method):
 class Pix2Pix(_PairedMethod):
     name = "pix2pix"
     generator_names = ("gen",)
+    dis_loss_scale = 0.5  # pix2pix halves D's objective to slow it down relative to G.
     unused_keys = _PairedMethod.unused_keys + ("recon_s_w", "recon_kl_w", "gen.style_dim")
 
     def build_networks(self) -> nn.ModuleDict:
@@ -62,20 +63,16 @@ class Pix2Pix(_PairedMethod):
             "dis": PatchDis(cfg.input_dim_a + cfg.input_dim_b, cfg.dis.dim, cfg.dis.n_layer, cfg.dis.norm),
         }))
 
-    def discriminator_loss(self, nets, x_a, x_b):
-        with torch.no_grad():
-            fake = nets["gen"](x_a)
-        d = nets["dis"]
-        terms = {"dis": 0.5 * dis_loss(d(torch.cat([x_a, fake], 1)), d(torch.cat([x_a, x_b], 1)),
-                                       self.cfg.dis.gan_type)}
-        return self.cfg.gan_w * terms["dis"], detached(terms, self.cfg.gan_w * terms["dis"])
+    def dis_fakes(self, nets, x_a, x_b):
+        return {"dis": torch.cat([x_a, nets["gen"](x_a)], 1)}
 
-    def generator_loss(self, nets, x_a, x_b):
+    def reals(self, x_a, x_b):
+        return {"dis": torch.cat([x_a, x_b], 1)}  # The discriminator judges (input, output) pairs.
+
+    def generator_pass(self, nets, x_a, x_b):
         fake = nets["gen"](x_a)
-        terms = {"adv": gen_adv_loss(nets["dis"](torch.cat([x_a, fake], 1)), self.cfg.dis.gan_type),
-                 "recon_x": recon_loss(fake, x_b)}
-        total = self.cfg.gan_w * terms["adv"] + self.cfg.recon_x_w * terms["recon_x"]
-        return total, detached(terms, total)
+        return GeneratorPass({"recon_x": recon_loss(fake, x_b)}, {"recon_x": self.cfg.recon_x_w},
+                             {"dis": torch.cat([x_a, fake], 1)})
 
     def translate(self, nets, x, direction, style=None):
         self.check_direction(direction)
@@ -90,48 +87,43 @@ class BicycleGAN(_PairedMethod):
     multimodal = True
     reference_guided = True
     generator_names = ("gen", "enc")
-    discriminator_names = ("dis", "dis2")
+    discriminator_names = ("dis_vae", "dis_lr")  # One per cycle: cVAE-GAN's and cLR-GAN's fakes.
 
     def build_networks(self) -> nn.ModuleDict:
         cfg, nz = self.cfg, self.cfg.gen.style_dim
         return self.init_networks(nn.ModuleDict({
             "gen": UnetGenerator(cfg.input_dim_a, cfg.input_dim_b, self.levels, cfg.gen.dim, latent_dim=nz),
             "enc": LatentEncoder(cfg.input_dim_b, nz, cfg.gen.dim, n_downsample=min(4, self.levels - 1)),
-            "dis": PatchDis(cfg.input_dim_b, cfg.dis.dim, cfg.dis.n_layer, cfg.dis.norm),
-            "dis2": PatchDis(cfg.input_dim_b, cfg.dis.dim, cfg.dis.n_layer, cfg.dis.norm),
+            "dis_vae": PatchDis(cfg.input_dim_b, cfg.dis.dim, cfg.dis.n_layer, cfg.dis.norm),
+            "dis_lr": PatchDis(cfg.input_dim_b, cfg.dis.dim, cfg.dis.n_layer, cfg.dis.norm),
         }))
 
-    def _fakes(self, nets, x_a, x_b):
+    def _latents(self, nets, x_b):
+        """The encoder's posterior of x_b, a sample of it, and a sample of the prior."""
         mu, logvar = nets["enc"](x_b)
-        z_encoded = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        z_random = torch.randn_like(mu)
-        return mu, logvar, z_random, nets["gen"](x_a, z_encoded), nets["gen"](x_a, z_random)
+        return mu, logvar, mu + torch.randn_like(mu) * torch.exp(0.5 * logvar), torch.randn_like(mu)
 
-    def discriminator_loss(self, nets, x_a, x_b):
-        gan_type = self.cfg.dis.gan_type
-        with torch.no_grad():
-            *_, fake_encoded, fake_random = self._fakes(nets, x_a, x_b)
-        terms = {"dis": dis_loss(nets["dis"](fake_encoded), nets["dis"](x_b), gan_type),
-                 "dis2": dis_loss(nets["dis2"](fake_random), nets["dis2"](x_b), gan_type)}
-        total = self.cfg.gan_w * (terms["dis"] + terms["dis2"])
-        return total, detached(terms, total)
+    def reals(self, x_a, x_b):
+        return {"dis_vae": x_b, "dis_lr": x_b}
 
-    def generator_loss(self, nets, x_a, x_b):
+    def dis_fakes(self, nets, x_a, x_b):
+        *_, z_encoded, z_random = self._latents(nets, x_b)
+        return {"dis_vae": nets["gen"](x_a, z_encoded), "dis_lr": nets["gen"](x_a, z_random)}
+
+    def generator_pass(self, nets, x_a, x_b):
         cfg = self.cfg
-        mu, logvar, z_random, fake_encoded, fake_random = self._fakes(nets, x_a, x_b)
+        mu, logvar, z_encoded, z_random = self._latents(nets, x_b)
+        fake_encoded, fake_random = nets["gen"](x_a, z_encoded), nets["gen"](x_a, z_random)
         nets["enc"].requires_grad_(False)  # The latent regression trains the generator only.
         mu_recovered, _ = nets["enc"](fake_random)
         nets["enc"].requires_grad_(True)
         terms = {
-            "adv": gen_adv_loss(nets["dis"](fake_encoded), cfg.dis.gan_type),
-            "adv2": gen_adv_loss(nets["dis2"](fake_random), cfg.dis.gan_type),
             "recon_x": recon_loss(fake_encoded, x_b),
             "kl": torch.mean(-0.5 * torch.sum(1 + logvar - mu ** 2 - logvar.exp(), dim=1)),
             "recon_z": recon_loss(mu_recovered, z_random),
         }
-        total = (cfg.gan_w * (terms["adv"] + terms["adv2"]) + cfg.recon_x_w * terms["recon_x"]
-                 + cfg.recon_kl_w * terms["kl"] + cfg.recon_s_w * terms["recon_z"])
-        return total, detached(terms, total)
+        weights = {"recon_x": cfg.recon_x_w, "kl": cfg.recon_kl_w, "recon_z": cfg.recon_s_w}
+        return GeneratorPass(terms, weights, {"dis_vae": fake_encoded, "dis_lr": fake_random})
 
     def encode_style(self, nets, x, domain):
         if domain != "b":

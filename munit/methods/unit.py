@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import torch
 
-from munit.losses import dis_loss, gen_adv_loss, recon_loss
+from munit.losses import recon_loss
 from munit.methods.autoencoders import AutoEncoderMethod
-from munit.methods.base import check_direction, detached, source_target, weighted_total
+from munit.methods.base import GeneratorPass, check_direction, source_target
 from munit.nets.generators import VAEGen
 
 
@@ -22,23 +22,14 @@ class UNIT(AutoEncoderMethod):
             nets["gen_b"].enc.model[-1].model[-1] = nets["gen_a"].enc.model[-1].model[-1]
             nets["gen_b"].dec.model[0].model[0] = nets["gen_a"].dec.model[0].model[0]
 
-    def discriminator_loss(self, nets, x_a, x_b, noises=None):
+    def dis_fakes(self, nets, x_a, x_b, noises=None):
         """`noises`: the two encoder noises (of x_a, then x_b); drawn when not given."""
-        cfg = self.cfg
         n_a, n_b = noises if noises is not None else (None, None)
-        with torch.no_grad():
-            h_a, n_a = nets["gen_a"].encode(x_a, n_a)
-            h_b, n_b = nets["gen_b"].encode(x_b, n_b)
-            x_ba = nets["gen_a"].decode(h_b + n_b)
-            x_ab = nets["gen_b"].decode(h_a + n_a)
-        terms = {
-            "dis_a": dis_loss(nets["dis_a"](x_ba), nets["dis_a"](x_a), cfg.dis.gan_type),
-            "dis_b": dis_loss(nets["dis_b"](x_ab), nets["dis_b"](x_b), cfg.dis.gan_type),
-        }
-        total = cfg.gan_w * (terms["dis_a"] + terms["dis_b"])
-        return total, detached(terms, total)
+        h_a, n_a = nets["gen_a"].encode(x_a, n_a)
+        h_b, n_b = nets["gen_b"].encode(x_b, n_b)
+        return {"dis_a": nets["gen_a"].decode(h_b + n_b), "dis_b": nets["gen_b"].decode(h_a + n_a)}
 
-    def generator_loss(self, nets, x_a, x_b, noises=None):
+    def generator_pass(self, nets, x_a, x_b, noises=None):
         """`noises`: the four encoder noises, in call order (x_a, x_b, x_ba, x_ab); drawn when not given."""
         cfg = self.cfg
         gen_a, gen_b = nets["gen_a"], nets["gen_b"]
@@ -58,17 +49,14 @@ class UNIT(AutoEncoderMethod):
             "recon_kl_b": torch.mean(h_b ** 2),
             "recon_kl_cyc_aba": torch.mean(h_a_recon ** 2),
             "recon_kl_cyc_bab": torch.mean(h_b_recon ** 2),
-            "adv_a": gen_adv_loss(nets["dis_a"](x_ba), cfg.dis.gan_type),
-            "adv_b": gen_adv_loss(nets["dis_b"](x_ab), cfg.dis.gan_type),
         }
-        weights = {"recon_x": cfg.recon_x_w, "recon_kl": cfg.recon_kl_w, "recon_kl_cyc": cfg.recon_kl_cyc_w,
-                   "adv": cfg.gan_w}
+        weights = {"recon_x": cfg.recon_x_w, "recon_kl": cfg.recon_kl_w, "recon_kl_cyc": cfg.recon_kl_cyc_w}
         if cfg.recon_x_cyc_w > 0:
             terms["cyc_x_a"] = recon_loss(gen_a.decode(h_a_recon + n_a_recon), x_a)
             terms["cyc_x_b"] = recon_loss(gen_b.decode(h_b_recon + n_b_recon), x_b)
             weights["cyc_x"] = cfg.recon_x_cyc_w
         self.add_perceptual_terms(terms, weights, x_ba, x_b, x_ab, x_a)
-        return weighted_total(terms, weights)
+        return GeneratorPass(terms, weights, {"dis_a": x_ba, "dis_b": x_ab})
 
     def translate(self, nets, x, direction, style=None):
         """The latent mean, no noise, as the reference does at test time."""
