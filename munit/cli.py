@@ -16,9 +16,10 @@ from munit.nets.vgg import VGGWeightsMissing
 from munit.training.checkpoint import CheckpointError
 from munit.training.loop import NonFiniteError, RunExistsError
 from munit.utils import pick_device
+from munit.weights import WeightsMissing
 
 USER_ERRORS = (ConfigError, DataError, CheckpointError, RunExistsError, NonFiniteError, VGGWeightsMissing,
-               ValueError)
+               WeightsMissing, ValueError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,6 +87,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=10, help="seed of the random styles (default 10)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps")
     p.set_defaults(run=_sample)
+
+    from munit.eval.protocols import describe
+
+    p = sub.add_parser("evaluate", help="measure a trained model with a named protocol (LPIPS, FID/KID, IS/CIS, "
+                       "built-in ground truth)", formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="protocols:\n" + describe())
+    p.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
+    p.add_argument("--protocol", required=True, nargs="+", metavar="NAME", help="one or more protocols (below)")
+    p.add_argument("--data", help="data_root whose test split to use: folder or builtin:shapes (default: the run's)")
+    p.add_argument("--direction", choices=DIRECTIONS, default="a2b", help="a2b (default) or b2a")
+    p.add_argument("--out", help="append each result as one JSON line to this file")
+    p.add_argument("--seed", type=int, default=0, help="seed of styles and references (default 0)")
+    p.add_argument("--classifier", help="a `munit train-classifier` file: its features replace the Inception's "
+                   "for fid/fid-starganv2/builtin, its classes for is-cis")
+    p.add_argument("--weights", help="folder (or file) with pretrained weights: LPIPS's alexnet-owt-7be5be79.pth "
+                   "and alex.pth, the FID Inception's weights-inception-2015-12-05-6726825d.pth")
+    p.add_argument("--no-download", action="store_true", help="never download missing weights")
+    p.add_argument("--device", help="cpu, cuda, cuda:N or mps")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(run=_evaluate)
+
+    p = sub.add_parser("train-classifier", help="train the small classifier used by is-cis and for realism")
+    p.add_argument("--data", required=True, help="folder with one subfolder of images per class, or builtin:shapes")
+    p.add_argument("--domain", choices=("a", "b"), default="b", help="built-in data: which domain (default b)")
+    p.add_argument("--test", help="folder like --data to report accuracy on (built-in: its test split)")
+    p.add_argument("--output", required=True, help="file to write (.pt, loaded with weights_only)")
+    p.add_argument("--size", type=_positive, default=64, help="image side the classifier sees (default 64)")
+    p.add_argument("--iterations", type=_positive, default=1500, help="training iterations (default 1500)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", help="cpu, cuda, cuda:N or mps")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=_train_classifier)
 
     p = sub.add_parser("export-reference", help="write a run's latest checkpoint in the NVlabs/MUNIT layout")
     p.add_argument("checkpoint", metavar="RUN", help="run directory or checkpoint file")
@@ -161,6 +194,39 @@ def _sample(args: argparse.Namespace) -> None:
     output = Path(args.output) if args.output else model.source.parent.parent / "samples"
     for path in sample_grids(model, output, args.num_inputs, args.num_styles, args.num_refs, args.seed):
         print(path)
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    import json
+
+    from munit.eval.evaluate import evaluate
+    from munit.eval.protocols import protocol
+
+    for name in args.protocol:
+        protocol(name)  # Every name is checked before any work.
+    for name in args.protocol:
+        record = evaluate(args.checkpoint, name, args.data, args.direction, args.out, args.seed, args.classifier,
+                          args.weights, not args.no_download, pick_device(args.device), not args.no_progress)
+        print(f"{name}: {json.dumps(record['metrics'])}")
+
+
+def _train_classifier(args: argparse.Namespace) -> None:
+    from munit.config import BUILTIN_PREFIX
+    from munit.eval.classifier import builtin_labelled, folder_labelled, save_classifier, train_classifier
+
+    if args.data.startswith(BUILTIN_PREFIX):
+        train = builtin_labelled(args.domain, "train", 4000, args.size, args.seed)
+        test = builtin_labelled(args.domain, "test", 400, args.size, args.seed)
+    else:
+        train = folder_labelled(args.data, args.size)
+        test = folder_labelled(args.test, args.size) if args.test else None
+        if test is not None and test.classes != train.classes:
+            raise ValueError(f"--test {args.test}: classes {test.classes} differ from --data's {train.classes}")
+    model, acc = train_classifier(train, test, args.iterations, size=args.size, seed=args.seed,
+                                  device=pick_device(args.device), progress=not args.no_progress)
+    save_classifier(model, train.classes, args.output, acc)
+    print(f"wrote {args.output} ({len(train.classes)} classes"
+          + (f", test accuracy {acc:.1%})" if acc is not None else ")"))
 
 
 def _export_reference(args: argparse.Namespace) -> None:

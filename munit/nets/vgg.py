@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from munit.weights import WeightsMissing
+
 TORCHVISION_FILE = "vgg16-397923af.pth"
 TORCHVISION_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
 REFERENCE_FILE = "vgg16.weight"
@@ -25,7 +27,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class VGGWeightsMissing(FileNotFoundError):
+class VGGWeightsMissing(WeightsMissing):
     pass
 
 
