@@ -15,11 +15,11 @@ from munit.methods import DIRECTIONS
 from munit.nets.vgg import VGGWeightsMissing
 from munit.training.checkpoint import CheckpointError
 from munit.training.loop import NonFiniteError, RunExistsError
-from munit.utils import pick_device
+from munit.utils import MissingExtra, pick_device
 from munit.weights import WeightsMissing
 
 USER_ERRORS = (ConfigError, DataError, CheckpointError, RunExistsError, NonFiniteError, VGGWeightsMissing,
-               WeightsMissing, ValueError)
+               WeightsMissing, MissingExtra, ValueError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=_train_classifier)
+
+    p = sub.add_parser("export", help="write a model's graphs as ONNX or TorchScript files (dynamic batch and size)")
+    p.add_argument("checkpoint", metavar="RUN", help="run directory, checkpoint file or save_pretrained folder")
+    p.add_argument("--format", required=True, choices=("onnx", "torchscript"))
+    p.add_argument("--output", required=True, help="folder for the graph files and export.json")
+    p.add_argument("--no-ema", action="store_true", help="export the trained generators, not their EMA")
+    p.set_defaults(run=_export)
 
     p = sub.add_parser("export-reference", help="write a run's latest checkpoint in the NVlabs/MUNIT layout")
     p.add_argument("checkpoint", metavar="RUN", help="run directory or checkpoint file")
@@ -227,6 +234,15 @@ def _train_classifier(args: argparse.Namespace) -> None:
     save_classifier(model, train.classes, args.output, acc)
     print(f"wrote {args.output} ({len(train.classes)} classes"
           + (f", test accuracy {acc:.1%})" if acc is not None else ")"))
+
+
+def _export(args: argparse.Namespace) -> None:
+    from munit.api import Translator
+    from munit.export import export
+
+    model = Translator.from_pretrained(args.checkpoint, "cpu", use_ema=not args.no_ema).model
+    for path in export(model, args.output, args.format):
+        print(path)
 
 
 def _export_reference(args: argparse.Namespace) -> None:

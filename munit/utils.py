@@ -53,3 +53,7 @@ def pick_device(name: str | None = None) -> torch.device:
             raise ValueError(f"--device {name}: CUDA is not available on this machine")
         return device
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class MissingExtra(RuntimeError):
+    """An optional dependency group (pip install 'munit[<extra>]') is needed and not installed."""

@@ -42,6 +42,7 @@ class Method:
     reference_guided = False  # Whether it can copy the style of a reference image (`encode_style`).
     directions: tuple[str, ...] = DIRECTIONS  # Directions it translates in.
     paired = False  # Whether it trains on aligned (A_i, B_i) pairs.
+    fixed_size = False  # Whether its networks take only the training crop size (e.g. a U-Net down to 1x1).
     unused_keys: tuple[str, ...] = ()  # Config keys it ignores; a config that sets them gets a warning.
     generator_names: tuple[str, ...] = ("gen_a", "gen_b")
     discriminator_names: tuple[str, ...] = ("dis_a", "dis_b")
@@ -123,6 +124,15 @@ class Method:
         """Style code (N, style_dim, 1, 1) of images x of domain 'a' or 'b' (reference-guided methods)."""
         raise ValueError(f"method {self.name!r} cannot take the style of a reference image")
 
+    def encode_content(self, nets: nn.ModuleDict, x: torch.Tensor, domain: str) -> torch.Tensor:
+        """Content code of images x of domain 'a' or 'b' (methods with a shared content/latent space)."""
+        raise ValueError(f"method {self.name!r} has no content code to encode")
+
+    def decode(self, nets: nn.ModuleDict, content: torch.Tensor, domain: str,
+               style: torch.Tensor | None = None) -> torch.Tensor:
+        """Images of domain 'a' or 'b' from a content code (and, for MUNIT, a style code)."""
+        raise ValueError(f"method {self.name!r} has no decoder of content codes")
+
     def translate(self, nets: nn.ModuleDict, x: torch.Tensor, direction: str,
                   style: torch.Tensor | None = None) -> torch.Tensor:
         """Translate x; `style` (N, style_dim) is the target style of a multimodal method."""
@@ -134,6 +144,16 @@ class Method:
         multimodal method adds one column per code in `styles`, a reference-guided one a column per
         image in `refs` (last)."""
         raise NotImplementedError
+
+    def export_graphs(self, nets: nn.ModuleDict) -> dict[str, tuple[nn.Module, tuple[str, ...]]]:
+        """Modules to export as stand-alone graphs, with their input names. Inputs named "image_<d>" are
+        images (N, C, H, W) of domain d in [-1, 1]; "style" is (N, style_dim). Default: one translation
+        graph per direction (with a style input for multimodal methods)."""
+        graphs = {}
+        for direction in self.directions:
+            inputs = (f"image_{direction[0]}", "style") if self.multimodal else (f"image_{direction[0]}",)
+            graphs[f"translate_{direction}"] = (_Translation(self, nets, direction), inputs)
+        return graphs
 
     def state_dict(self) -> dict:
         """State the method keeps between iterations outside its networks (e.g. a pool of fakes)."""
@@ -167,3 +187,15 @@ def detached(terms: dict[str, torch.Tensor], total: torch.Tensor) -> dict[str, t
     logged = {name: value.detach() for name, value in terms.items()}
     logged["total"] = total.detach()
     return logged
+
+
+class _Translation(nn.Module):
+    """`method.translate` in one direction as a module (for export)."""
+
+    def __init__(self, method: Method, nets: nn.ModuleDict, direction: str):
+        super().__init__()
+        self.method, self.nets, self.direction = method, nets, direction
+
+    def forward(self, image: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+        return self.method.translate(self.nets, image, self.direction,
+                                     None if style is None else style[:, :, None, None])

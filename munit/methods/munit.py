@@ -55,6 +55,17 @@ class MUNIT(AutoEncoderMethod):
         self.add_perceptual_terms(terms, weights, x_ba, x_b, x_ab, x_a)
         return GeneratorPass(terms, weights, {"dis_a": x_ba, "dis_b": x_ab})
 
+    def export_graphs(self, nets):
+        """Per domain d: content_encoder_d (image -> content code), style_encoder_d (image -> (N, style_dim))
+        and decoder_d ((content code, style) -> image): translation a2b is decoder_b(content_encoder_a(x), s)."""
+        graphs = {}
+        for d in "ab":
+            gen = nets[f"gen_{d}"]
+            graphs[f"content_encoder_{d}"] = (gen.enc_content, (f"image_{d}",))
+            graphs[f"style_encoder_{d}"] = (_FlatStyle(gen), (f"image_{d}",))
+            graphs[f"decoder_{d}"] = (_Decoder(gen), ("content", "style"))
+        return graphs
+
     def translate(self, nets, x, direction, style=None):
         check_direction(direction)
         source, target = source_target(nets, direction)
@@ -64,6 +75,14 @@ class MUNIT(AutoEncoderMethod):
 
     def encode_style(self, nets, x: torch.Tensor, domain: str) -> torch.Tensor:
         return nets[f"gen_{domain}"].encode_style(x)
+
+    def encode_content(self, nets, x, domain):
+        return nets[f"gen_{domain}"].encode_content(x)
+
+    def decode(self, nets, content, domain, style=None):
+        if style is None:
+            style = self.random_styles(content.shape[0], content.device)
+        return nets[f"gen_{domain}"].decode(content, style)
 
     def sample_columns(self, nets, x, refs, direction, styles):
         source, target = source_target(nets, direction)
@@ -75,3 +94,20 @@ class MUNIT(AutoEncoderMethod):
                     for s in target.encode_style(refs)]
         return columns
 
+
+class _FlatStyle(torch.nn.Module):
+    def __init__(self, gen: AdaINGen):
+        super().__init__()
+        self.gen = gen
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.gen.encode_style(image).flatten(1)
+
+
+class _Decoder(torch.nn.Module):
+    def __init__(self, gen: AdaINGen):
+        super().__init__()
+        self.gen = gen
+
+    def forward(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        return self.gen.decode(content, style[:, :, None, None])

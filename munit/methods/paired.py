@@ -23,6 +23,7 @@ from munit.nets.baselines import LatentEncoder, PatchDis, UnetGenerator
 class _PairedMethod(Method):
     directions = ("a2b",)
     paired = True
+    fixed_size = True
     discriminator_names = ("dis",)
     unused_keys = ("recon_c_w", "recon_x_cyc_w", "recon_kl_cyc_w", "vgg_w", "identity_w", "pool_size", "gen.activ",
                    "gen.n_res", "gen.n_downsample", "gen.mlp_dim", "gen.pad_type", "dis.activ", "dis.num_scales",

@@ -58,6 +58,13 @@ class UNIT(AutoEncoderMethod):
         self.add_perceptual_terms(terms, weights, x_ba, x_b, x_ab, x_a)
         return GeneratorPass(terms, weights, {"dis_a": x_ba, "dis_b": x_ab})
 
+    def encode_content(self, nets, x, domain):
+        """The shared latent's mean (no noise)."""
+        return nets[f"gen_{domain}"].enc(x)
+
+    def decode(self, nets, content, domain, style=None):
+        return nets[f"gen_{domain}"].decode(content)
+
     def translate(self, nets, x, direction, style=None):
         """The latent mean, no noise, as the reference does at test time."""
         check_direction(direction)

@@ -1,0 +1,241 @@
+"""The Python API: load a trained model and translate images in a few lines.
+
+    from munit import Translator
+    t = Translator.from_pretrained("runs/demo")
+    outputs = t.translate(image, "a2b", num_styles=10, seed=0)     # ten PIL images for a PIL image
+
+Images may be PIL images, numpy arrays (H, W, C) or (N, H, W, C) of uint8, or tensors (C, H, W) or
+(N, C, H, W) of floats in [-1, 1]; results come back as the same kind. PIL images and arrays are
+converted to the domain's channels and resized as the method needs (the shorter side to the training
+size, both sides multiples of 2**gen.n_downsample); tensors are used as they are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from munit.config import config_from_dict
+from munit.data.images import to_mode, to_tensor
+from munit.inference import Model, load_model
+from munit.methods import build_method
+from munit.training.checkpoint import CheckpointError
+from munit.utils import atomic_write_bytes, atomic_write_text, pick_device
+from munit.visual import to_pil
+
+CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
+ImageLike = Any  # PIL.Image.Image | np.ndarray | torch.Tensor, or a list of PIL images.
+
+
+class Translator:
+    """A trained model (its generators and, for MUNIT, style and content encoders) for inference."""
+
+    def __init__(self, model: Model):
+        self.model = model
+        self.method, self.nets, self.cfg = model.method, model.nets, model.cfg
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str | torch.device | None = None,
+                        use_ema: bool = True) -> Translator:
+        """Load a `save_pretrained` folder, a run directory (its latest checkpoint) or a checkpoint file.
+        The device is CUDA when available unless given."""
+        path, device = Path(path), pick_device(str(device) if device is not None else None)
+        if (path / WEIGHTS_FILE).is_file():
+            return cls(_load_pretrained(path, device))
+        return cls(load_model(path, device, use_ema))
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write config.json and model.safetensors (the generators; no pickle) to `folder`."""
+        from safetensors.torch import save
+
+        folder = Path(folder)
+        tensors = {f"{n}.{k}": v.detach().cpu().contiguous() for n in self.method.generator_names
+                   for k, v in self.nets[n].state_dict().items()}
+        atomic_write_bytes(folder / WEIGHTS_FILE, save(tensors))
+        meta = {"format": "munit-pretrained", "version": 1, "iteration": self.model.iteration,
+                "config": self.cfg.to_dict()}
+        atomic_write_text(folder / CONFIG_FILE, json.dumps(meta, indent=1))
+        return folder
+
+    @torch.no_grad()
+    def translate(self, images: ImageLike, direction: str = "a2b", num_styles: int | None = None,
+                  style: ImageLike | torch.Tensor | None = None, seed: int | None = None) -> Any:
+        """Translate `images` of the source domain of `direction` ('a2b' or 'b2a').
+
+        - default: one output per image, with a random style for multimodal methods;
+        - `num_styles=K`: K outputs per image with K random styles (the same K for every image): a list
+          of K images per PIL input, arrays (N, K, H, W, C), tensors (N, K, C, H, W);
+        - `style`: a reference image of the target domain whose style every output takes, or style codes
+          (style_dim,), (N, style_dim) or (N, style_dim, 1, 1).
+        `seed` makes the random styles reproducible."""
+        self._check_direction(direction)
+        x, kind = self._to_batch(images, direction[0])
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        if style is not None and num_styles is not None:
+            raise ValueError("give num_styles or style, not both")
+        if num_styles is not None:
+            if num_styles < 1:
+                raise ValueError(f"num_styles must be >= 1, got {num_styles}")
+            codes = self._random_styles(num_styles, gen)
+            outs = torch.stack([self._translate(x, direction, None if codes is None else
+                                                codes[k:k + 1].expand(len(x), -1, -1, -1))
+                                for k in range(num_styles)], dim=1)
+            return self._from_batch(outs, kind, per_input=True)
+        if style is not None:
+            codes = self._style_codes(style, direction[2], len(x))
+        else:
+            codes = self._random_styles(len(x), gen)
+        return self._from_batch(self._translate(x, direction, codes), kind)
+
+    @torch.no_grad()
+    def encode_style(self, images: ImageLike, domain: str) -> torch.Tensor:
+        """Style codes (N, style_dim) of images of domain 'a' or 'b' (reference-guided methods)."""
+        x, _ = self._to_batch(images, domain)
+        return self.method.encode_style(self.nets, x, domain).flatten(1)
+
+    @torch.no_grad()
+    def encode_content(self, images: ImageLike, domain: str) -> torch.Tensor:
+        """Content codes (N, C', H / 2**n_downsample, W / 2**n_downsample) of images of `domain`."""
+        x, _ = self._to_batch(images, domain)
+        return self.method.encode_content(self.nets, x, domain)
+
+    @torch.no_grad()
+    def decode(self, content: torch.Tensor, domain: str, style: torch.Tensor | None = None) -> torch.Tensor:
+        """Images (N, C, H, W) in [-1, 1] of `domain` from content codes and style codes (N, style_dim)
+        (random when None)."""
+        if style is not None:
+            style = _as_codes(style, content.shape[0]).to(self.device)
+        return self.method.decode(self.nets, content.to(self.device), domain, style)
+
+    @torch.no_grad()
+    def interpolate(self, image: ImageLike, style_a: ImageLike | torch.Tensor, style_b: ImageLike | torch.Tensor,
+                    steps: int = 8, direction: str = "a2b") -> Any:
+        """Translations of one image with styles linearly interpolated from style_a to style_b (reference
+        images of the target domain or style codes): `steps` outputs, as a list for a PIL image, else
+        stacked along the first axis."""
+        if steps < 2:
+            raise ValueError(f"steps must be >= 2, got {steps}")
+        self._check_direction(direction)
+        if not self.method.reference_guided and not self.method.multimodal:
+            raise ValueError(f"method {self.method.name!r} has no style to interpolate")
+        x, kind = self._to_batch(image, direction[0])
+        if len(x) != 1:
+            raise ValueError(f"interpolate takes one image, got {len(x)}")
+        a, b = (self._style_codes(s, direction[2], 1) for s in (style_a, style_b))
+        weights = torch.linspace(0, 1, steps, device=self.device).view(-1, 1, 1, 1)
+        codes = (1 - weights) * a + weights * b
+        outs = self._translate(x.expand(steps, -1, -1, -1), direction, codes)
+        return self._from_batch(outs, kind, one_image_list=True)
+
+    # Conversion between the accepted image kinds and (N, C, H, W) tensors.
+    def _to_batch(self, images: ImageLike, domain: str) -> tuple[torch.Tensor, str]:
+        channels = self.cfg.input_dim(domain)
+        if isinstance(images, torch.Tensor):
+            x = images if images.dim() == 4 else images.unsqueeze(0)
+            if x.dim() != 4 or x.shape[1] != channels:
+                raise ValueError(f"expected a tensor (C, H, W) or (N, C, H, W) with C = {channels} for domain "
+                                 f"{domain}, got shape {tuple(images.shape)}")
+            return x.to(self.device, torch.float32), "tensor" if images.dim() == 4 else "tensor1"
+        if isinstance(images, Image.Image):
+            return self._pil_batch([images], domain), "pil"
+        if isinstance(images, (list, tuple)) and images and all(isinstance(i, Image.Image) for i in images):
+            return self._pil_batch(list(images), domain), "pil_list"
+        if isinstance(images, np.ndarray):
+            if images.dtype != np.uint8 or images.ndim not in (2, 3, 4):
+                raise ValueError(f"expected a uint8 array (H, W[, C]) or (N, H, W, C), got {images.dtype} "
+                                 f"with shape {images.shape}")
+            batch = images if images.ndim == 4 else images[None]
+            pils = [Image.fromarray(a[:, :, 0] if a.ndim == 3 and a.shape[2] == 1 else a) for a in batch]
+            return self._pil_batch(pils, domain), "array" if images.ndim == 4 else "array1"
+        raise ValueError(f"expected PIL images, a uint8 numpy array or a float tensor, got {type(images).__name__}")
+
+    def _pil_batch(self, images: list[Image.Image], domain: str) -> torch.Tensor:
+        tensors = []
+        for img in images:
+            img = to_mode(img, self.cfg.input_dim(domain))
+            size = self.method.inference_size(*img.size, domain)
+            tensors.append(to_tensor(img.resize(size, resample=Image.BICUBIC) if size != img.size else img))
+        if len({t.shape for t in tensors}) > 1:
+            raise ValueError("images of one call must have one size after resizing; pass them one by one")
+        return torch.stack(tensors).to(self.device)
+
+    def _from_batch(self, y: torch.Tensor, kind: str, per_input: bool = False, one_image_list: bool = False):
+        if kind.startswith("tensor"):
+            return y[0] if kind == "tensor1" and not per_input and not one_image_list else y
+        if kind.startswith("array"):
+            flat = np.stack([np.asarray(to_pil(img)) for img in (y.flatten(0, 1) if per_input else y)])
+            arr = flat.reshape(*y.shape[:2], *flat.shape[1:]) if per_input else flat
+            return arr[0] if kind == "array1" and not one_image_list else arr
+        if per_input:
+            pils = [[to_pil(img) for img in row] for row in y]
+            return pils[0] if kind == "pil" else pils
+        pils = [to_pil(img) for img in y]
+        return pils if kind == "pil_list" or one_image_list else pils[0]
+
+    def _translate(self, x: torch.Tensor, direction: str, codes: torch.Tensor | None) -> torch.Tensor:
+        return self.method.translate(self.nets, x, direction, codes)
+
+    def _random_styles(self, n: int, gen: torch.Generator | None) -> torch.Tensor | None:
+        if not self.method.multimodal:
+            return None
+        return self.method.random_styles(n, torch.device("cpu"), generator=gen).to(self.device)
+
+    def _style_codes(self, style, domain: str, n: int) -> torch.Tensor:
+        if isinstance(style, torch.Tensor) and style.dim() <= 2 or (
+                isinstance(style, torch.Tensor) and style.dim() == 4 and style.shape[-2:] == (1, 1)):
+            return _as_codes(style, n).to(self.device)
+        if not self.method.reference_guided:
+            raise ValueError(f"method {self.method.name!r} cannot take the style of a reference image")
+        codes = self.encode_style(style, domain)
+        if len(codes) not in (1, n):
+            raise ValueError(f"got {len(codes)} reference images for {n} inputs; give 1 or {n}")
+        return codes.expand(n, -1)[:, :, None, None]
+
+    def _check_direction(self, direction: str) -> None:
+        if direction not in self.method.directions:
+            raise ValueError(f"method {self.method.name!r} translates {', '.join(self.method.directions)}, "
+                             f"not {direction!r}")
+
+
+def _as_codes(style: torch.Tensor, n: int) -> torch.Tensor:
+    codes = style.reshape(-1, style.shape[-3] if style.dim() == 4 else style.shape[-1])
+    if len(codes) not in (1, n):
+        raise ValueError(f"got {len(codes)} style codes for {n} images; give 1 or {n}")
+    return codes.expand(n, -1)[:, :, None, None].float()
+
+
+def _load_pretrained(folder: Path, device: torch.device) -> Model:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        meta = json.loads((folder / CONFIG_FILE).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{folder / CONFIG_FILE}: not a readable munit config ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != "munit-pretrained":
+        raise CheckpointError(f"{folder / CONFIG_FILE}: not written by Translator.save_pretrained")
+    cfg = config_from_dict(meta["config"], source=str(folder / CONFIG_FILE), warn_unused=False)
+    cfg = dataclasses.replace(cfg, vgg_w=0.0)
+    method = build_method(cfg)
+    nets = method.build_networks()
+    try:
+        tensors = load_file(str(folder / WEIGHTS_FILE))
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{folder / WEIGHTS_FILE}: not a readable safetensors file ({e})") from None
+    from munit.training.checkpoint import load_networks
+
+    states = {n: {k[len(n) + 1:]: v for k, v in tensors.items() if k.startswith(n + ".")}
+              for n in method.generator_names}
+    load_networks(torch.nn.ModuleDict({n: nets[n] for n in method.generator_names}), states, folder / WEIGHTS_FILE)
+    nets.to(device).eval().requires_grad_(False)
+    return Model(cfg, method.to(device), nets, folder, int(meta.get("iteration", 0)))

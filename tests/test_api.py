@@ -1,0 +1,118 @@
+"""The Python API: the README's quick start, each input kind, styles, interpolation, save/load."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from munit import Translator
+from munit.training.checkpoint import CheckpointError
+from munit.training.loop import train
+
+from helpers import ROOT, tiny_config
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("api")
+    torch.manual_seed(0)
+    train(tiny_config(max_iter=2), root / "runs" / "demo", torch.device("cpu"), progress=False)
+    return root / "runs" / "demo"
+
+
+@pytest.fixture(scope="module")
+def translator(run_dir):
+    return Translator.from_pretrained(run_dir, "cpu")
+
+
+def drawing(size=(40, 36), seed=0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+
+
+def test_readme_quick_start_runs_as_written(run_dir, monkeypatch):
+    block = re.search(r"<!-- quickstart -->\n```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    code = block.group(1)
+    assert len(code.strip().splitlines()) <= 5
+    monkeypatch.chdir(run_dir.parent.parent)
+    drawing().save("drawing.png")
+    exec(compile(code, "README quick start", "exec"), {})
+    out = Image.open("translated.png")
+    assert out.mode == "RGB" and out.size == (36, 32)  # Shorter side to 32 px, sides multiples of 2.
+
+
+def test_each_input_kind_comes_back_as_the_same_kind(translator):
+    pil = drawing()
+    out = translator.translate(pil, seed=1)
+    assert isinstance(out, Image.Image) and out.size == (36, 32)
+    arr = np.asarray(pil)
+    assert translator.translate(arr, seed=1).shape == (32, 36, 3)
+    assert translator.translate(np.stack([arr, arr]), seed=1).shape == (2, 32, 36, 3)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    y = translator.translate(x, seed=1)
+    assert y.shape == (2, 3, 32, 32) and y.min() >= -1 and y.max() <= 1
+    assert translator.translate(x[0], seed=1).shape == (3, 32, 32)
+    lst = translator.translate([pil, drawing(seed=2)], seed=1)
+    assert isinstance(lst, list) and len(lst) == 2
+    # The same seed and input give the same output, whatever the kind.
+    torch.testing.assert_close(translator.translate(x[:1], seed=3)[0], translator.translate(x[0], seed=3))
+
+
+def test_num_styles_style_codes_and_references(translator):
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    many = translator.translate(x, num_styles=4, seed=0)
+    assert many.shape == (2, 4, 3, 32, 32)
+    assert not torch.allclose(many[:, 0], many[:, 1])  # Different styles, different outputs.
+    codes = torch.randn(1, translator.cfg.gen.style_dim)
+    torch.testing.assert_close(translator.translate(x, style=codes), translator.translate(x, style=codes[0]))
+    ref = torch.rand(3, 32, 32) * 2 - 1
+    via_ref = translator.translate(x, style=ref)
+    via_code = translator.translate(x, style=translator.encode_style(ref, "b"))
+    torch.testing.assert_close(via_ref, via_code)
+    assert len(translator.translate(drawing(), num_styles=3, seed=0)) == 3
+    with pytest.raises(ValueError, match="num_styles or style"):
+        translator.translate(x, num_styles=2, style=ref)
+
+
+def test_parts_compose_to_a_translation(translator):
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    style = torch.randn(2, translator.cfg.gen.style_dim)
+    content = translator.encode_content(x, "a")
+    torch.testing.assert_close(translator.decode(content, "b", style), translator.translate(x, "a2b", style=style))
+
+
+def test_interpolation_runs_from_one_style_to_the_other(translator):
+    x = torch.rand(3, 32, 32) * 2 - 1
+    s_a, s_b = torch.randn(translator.cfg.gen.style_dim), torch.randn(translator.cfg.gen.style_dim)
+    path = translator.interpolate(x, s_a, s_b, steps=5)
+    assert path.shape == (5, 3, 32, 32)
+    torch.testing.assert_close(path[0], translator.translate(x, style=s_a))
+    torch.testing.assert_close(path[-1], translator.translate(x, style=s_b))
+    assert len(translator.interpolate(drawing(), s_a, s_b, steps=3)) == 3
+
+
+def test_save_and_load_pretrained_round_trip_without_pickle(translator, tmp_path):
+    folder = translator.save_pretrained(tmp_path / "pretrained")
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
+    assert not (folder / "model.safetensors").read_bytes().startswith(b"\x80")  # Not a pickle.
+    loaded = Translator.from_pretrained(folder, "cpu")
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    torch.testing.assert_close(loaded.translate(x, seed=5), translator.translate(x, seed=5))
+    (folder / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="model.safetensors"):
+        Translator.from_pretrained(folder, "cpu")
+
+
+def test_clear_errors_for_bad_inputs(translator):
+    with pytest.raises(ValueError, match="C = 3"):
+        translator.translate(torch.rand(2, 1, 32, 32))
+    with pytest.raises(ValueError, match="uint8"):
+        translator.translate(np.zeros((32, 32, 3), np.float32))
+    with pytest.raises(ValueError, match="translates a2b, b2a"):
+        translator.translate(drawing(), "a2c")
+    with pytest.raises(ValueError, match="1 or 2"):
+        translator.translate(torch.rand(2, 3, 32, 32), style=torch.randn(3, translator.cfg.gen.style_dim))
