@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"munit: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("munit: interrupted; the latest checkpoint is intact, continue with --resume", file=sys.stderr)
+        hint = "; the latest checkpoint is intact, continue with --resume" if args.run is _train else ""
+        print(f"munit: interrupted{hint}", file=sys.stderr)
         return 130
     return 0
 
@@ -126,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="folder for the graph files and export.json")
     p.add_argument("--no-ema", action="store_true", help="export the trained generators, not their EMA")
     p.set_defaults(run=_export)
+
+    p = sub.add_parser("app", help="serve a local web page to translate uploaded images with a model")
+    p.add_argument("--checkpoint", required=True, help="run directory, checkpoint file or save_pretrained folder")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860; 0 picks a free one)")
+    p.add_argument("--device", help="cpu, cuda, cuda:N or mps")
+    p.add_argument("--max-upload-mb", type=float, default=8.0, help="largest request body (default 8 MB)")
+    p.add_argument("--max-pixels", type=_positive, default=16_000_000, help="largest image (default 16 MP)")
+    p.set_defaults(run=_app)
 
     p = sub.add_parser("export-reference", help="write a run's latest checkpoint in the NVlabs/MUNIT layout")
     p.add_argument("checkpoint", metavar="RUN", help="run directory or checkpoint file")
@@ -243,6 +253,19 @@ def _export(args: argparse.Namespace) -> None:
     model = Translator.from_pretrained(args.checkpoint, "cpu", use_ema=not args.no_ema).model
     for path in export(model, args.output, args.format):
         print(path)
+
+
+def _app(args: argparse.Namespace) -> None:
+    from munit.api import Translator
+    from munit.app import make_server
+
+    translator = Translator.from_pretrained(args.checkpoint, pick_device(args.device))
+    server = make_server(translator, args.host, args.port, int(args.max_upload_mb * 2 ** 20), args.max_pixels)
+    print(f"munit app: http://{server.server_address[0]}:{server.server_address[1]}/ (Ctrl+C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
 
 
 def _export_reference(args: argparse.Namespace) -> None:

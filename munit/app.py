@@ -1,0 +1,183 @@
+"""`munit app`: a local web page to play with a trained model.
+
+Upload an image, pick the direction, get a grid of random-style translations (with their seed), upload a
+reference to copy its style, and drag a slider between two random styles. Served by Python's own
+threading HTTP server: no web framework to install, nothing fetched from the network, and every check on
+what comes in is here. Uploads are held in memory only (nothing is written to disk); each one is limited
+in bytes, pixels and image format, and refused with a one-line message otherwise.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+import warnings
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.resources import files
+
+from PIL import Image
+
+from munit.api import Translator
+
+FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF"}
+MAX_UPLOAD_BYTES = 8 * 2 ** 20  # One request body (two base64 images fit).
+MAX_PIXELS = 16_000_000  # Per image, checked from the header before decoding.
+MAX_STYLES = 16
+STEPS = 9  # Images along the style slider.
+
+
+class UploadError(ValueError):
+    """An upload that the page refuses (too big, not an image, wrong type): a 4xx with a message."""
+
+    def __init__(self, message: str, status: HTTPStatus = HTTPStatus.BAD_REQUEST):
+        super().__init__(message)
+        self.status = status
+
+
+def decode_image(data: str, what: str, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """A base64 image from the page, checked: known format, at most `max_pixels`, decodable."""
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (ValueError, TypeError):
+        raise UploadError(f"{what}: not base64 data") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(raw))
+            if img.format not in FORMATS:
+                raise UploadError(f"{what}: {img.format} images are not accepted; use one of "
+                                  f"{', '.join(sorted(FORMATS))}", HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
+            if img.width * img.height > max_pixels:
+                raise UploadError(f"{what}: {img.width}x{img.height} pixels is more than the {max_pixels:,} "
+                                  "allowed", HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+            img.load()
+    except UploadError:
+        raise
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise UploadError(f"{what}: too many pixels", HTTPStatus.REQUEST_ENTITY_TOO_LARGE) from None
+    except Exception:  # PIL raises many kinds for broken files.
+        raise UploadError(f"{what}: not a readable image", HTTPStatus.UNSUPPORTED_MEDIA_TYPE) from None
+    return img.convert("RGBA" if img.mode in ("RGBA", "LA", "P") and "transparency" in img.info else "RGB")
+
+
+def data_url(img: Image.Image) -> str:
+    buffer = io.BytesIO()
+    img.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+class App:
+    """The page's actions on one model; safe to call from several threads."""
+
+    def __init__(self, translator: Translator, max_pixels: int = MAX_PIXELS):
+        self.t, self.max_pixels = translator, max_pixels
+        self.lock = threading.Lock()  # One translation at a time: the model's threads are the machine's.
+
+    def info(self) -> dict:
+        m = self.t.method
+        return {"method": m.name, "directions": list(m.directions), "multimodal": m.multimodal,
+                "reference_guided": m.reference_guided, "iteration": self.t.model.iteration}
+
+    def handle(self, action: str, request: dict) -> dict:
+        direction = request.get("direction", "a2b")
+        if direction not in self.t.method.directions:
+            raise UploadError(f"direction must be one of {', '.join(self.t.method.directions)}")
+        image = decode_image(request.get("image", ""), "image", self.max_pixels)
+        seed = _int(request.get("seed", 0), "seed", 0, 2 ** 31 - 1)
+        with self.lock:
+            if action == "translate":
+                n = _int(request.get("num_styles", 6), "num_styles", 1, MAX_STYLES)
+                if not self.t.method.multimodal:
+                    return {"images": [data_url(self.t.translate(image, direction))], "seed": seed}
+                outputs = self.t.translate(image, direction, num_styles=n, seed=seed)
+                return {"images": [data_url(o) for o in outputs], "seed": seed}
+            if action == "reference":
+                reference = decode_image(request.get("reference", ""), "reference", self.max_pixels)
+                if not self.t.method.reference_guided:
+                    raise UploadError(f"method {self.t.method.name!r} cannot copy a reference's style")
+                return {"images": [data_url(self.t.translate(image, direction, style=reference))]}
+            if action == "interpolate":
+                if not self.t.method.multimodal:
+                    raise UploadError(f"method {self.t.method.name!r} has no style to interpolate")
+                codes = self.t.method.random_styles(2, "cpu", generator=_generator(seed)).flatten(1)
+                outputs = self.t.interpolate(image, codes[0], codes[1], STEPS, direction)
+                return {"images": [data_url(o) for o in outputs], "seed": seed}
+        raise UploadError(f"unknown action {action!r}", HTTPStatus.NOT_FOUND)
+
+
+def _int(value, name: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise UploadError(f"{name} must be an integer, got {value!r}") from None
+    if not low <= number <= high:
+        raise UploadError(f"{name} must be between {low} and {high}, got {number}")
+    return number
+
+
+def _generator(seed: int):
+    import torch
+
+    return torch.Generator().manual_seed(seed)
+
+
+def make_handler(app: App, max_bytes: int = MAX_UPLOAD_BYTES) -> type[BaseHTTPRequestHandler]:
+    page = files("munit").joinpath("app.html").read_bytes()
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "munit-app"
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            if self.path in ("/", "/index.html"):
+                self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")
+            elif self.path == "/api/info":
+                self._json(HTTPStatus.OK, app.info())
+            else:
+                self._json(HTTPStatus.NOT_FOUND, {"error": f"no page {self.path}"})
+
+        def do_POST(self) -> None:  # noqa: N802
+            try:
+                if not self.path.startswith("/api/"):
+                    raise UploadError(f"no action {self.path}", HTTPStatus.NOT_FOUND)
+                length = int(self.headers.get("Content-Length") or -1)
+                if length < 0:
+                    raise UploadError("the request has no Content-Length", HTTPStatus.LENGTH_REQUIRED)
+                if length > max_bytes:
+                    raise UploadError(f"upload of {length:,} bytes is more than the {max_bytes:,} allowed",
+                                      HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+                try:
+                    request = json.loads(self.rfile.read(length))
+                except (ValueError, UnicodeDecodeError):
+                    raise UploadError("the request body is not JSON") from None
+                if not isinstance(request, dict):
+                    raise UploadError("the request body must be a JSON object")
+                self._json(HTTPStatus.OK, app.handle(self.path[len("/api/"):], request))
+            except UploadError as e:
+                self.close_connection = True  # The body may be unread; do not reuse the connection.
+                self._json(e.status, {"error": str(e)})
+
+        def _json(self, status: HTTPStatus, payload: dict) -> None:
+            self._send(status, json.dumps(payload).encode(), "application/json")
+
+        def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args) -> None:  # noqa: A002 (http.server's signature)
+            pass  # Quiet: the terminal shows the address, not every request.
+
+    return Handler
+
+
+def make_server(translator: Translator, host: str = "127.0.0.1", port: int = 7860,
+                max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer((host, port), make_handler(App(translator, max_pixels), max_bytes))
+    server.daemon_threads = True
+    return server

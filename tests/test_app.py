@@ -1,0 +1,165 @@
+"""The web page: a real headless Chromium uploads an image and sees translations; uploads are checked."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import io
+import json
+import shutil
+import threading
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from munit import Translator
+from munit.app import make_server
+from munit.training.loop import train
+
+from helpers import tiny_config
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("app")
+    train(tiny_config(max_iter=2), root / "run", torch.device("cpu"), progress=False)
+    server = make_server(Translator.from_pretrained(root / "run", "cpu"), port=0, max_bytes=2 ** 20,
+                         max_pixels=512 * 512)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def png_bytes(size=(40, 36), seed=0, fmt="PNG") -> bytes:
+    rng = np.random.default_rng(seed)
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def blank_png(size) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def post(url: str, action: str, body: dict | bytes) -> tuple[int, dict]:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(f"{url}/api/{action}", data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def test_api_translates_copies_references_and_interpolates(server):
+    status, data = post(server, "translate", {"image": b64(png_bytes()), "num_styles": 3, "seed": 7})
+    assert status == 200 and len(data["images"]) == 3 and data["seed"] == 7
+    assert all(u.startswith("data:image/png;base64,") for u in data["images"])
+    assert post(server, "translate", {"image": b64(png_bytes()), "num_styles": 3, "seed": 7})[1] == data
+    status, ref = post(server, "reference", {"image": b64(png_bytes()), "reference": b64(png_bytes(seed=1))})
+    assert status == 200 and len(ref["images"]) == 1
+    status, path = post(server, "interpolate", {"image": b64(png_bytes()), "seed": 1})
+    assert status == 200 and len(path["images"]) == 9
+
+
+def test_an_oversized_upload_is_refused_before_it_is_read(server):
+    """The server answers from the Content-Length header alone (the body is never sent here)."""
+    host, port = server.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn.putrequest("POST", "/api/translate")
+    conn.putheader("Content-Length", str(2 ** 20 + 1))
+    conn.endheaders()
+    response = conn.getresponse()
+    assert response.status == 413 and "bytes is more than" in json.loads(response.read())["error"]
+    conn.close()
+
+
+@pytest.mark.parametrize("body, status, message", [
+    (b"not json", 400, "not JSON"),
+    ({"image": "%%%"}, 400, "not base64"),
+    ({"image": b64(b"GIF89a-truncated")}, 415, "not a readable image"),
+    ({"image": b64(blank_png((600, 600)))}, 413, "pixels is more than"),  # Few bytes, many pixels.
+    ({"image": b64(png_bytes(fmt="ICO"))}, 415, "ICO images are not accepted"),
+    ({"image": b64(png_bytes()), "direction": "a2z"}, 400, "direction must be"),
+    ({"image": b64(png_bytes()), "num_styles": 1000}, 400, "num_styles must be between"),
+])
+def test_bad_uploads_are_refused_with_a_message(server, body, status, message):
+    got_status, data = post(server, "translate", body)
+    assert got_status == status and message in data["error"]
+
+
+def test_concurrent_requests_get_their_own_results(server):
+    images = [png_bytes(seed=s) for s in range(6)]
+    alone = [post(server, "translate", {"image": b64(img), "num_styles": 2, "seed": s})[1]
+             for s, img in enumerate(images)]
+    with ThreadPoolExecutor(6) as pool:
+        together = list(pool.map(lambda s: post(server, "translate", {"image": b64(images[s]), "num_styles": 2,
+                                                                       "seed": s})[1], range(6)))
+    assert together == alone
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian's chromium and chromium-driver "
+                    "(apt-get install chromium chromium-driver; .ci/run installs them)")
+def test_page_in_headless_chromium(server, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1100,900"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        driver.get(server)
+        wait = WebDriverWait(driver, 60)
+        wait.until(lambda d: "iteration" in d.find_element(By.ID, "info").text)
+        upload = tmp_path / "drawing.png"
+        upload.write_bytes(png_bytes(size=(64, 64)))
+        driver.find_element(By.ID, "image").send_keys(str(upload))
+        driver.find_element(By.ID, "num").clear()
+        driver.find_element(By.ID, "num").send_keys("4")
+        driver.find_element(By.ID, "translate").click()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#grid img")) == 4)
+        grid = driver.find_elements(By.CSS_SELECTOR, "#grid img")
+        assert all(d.get_attribute("src").startswith("data:image/png") for d in grid)
+        width = "return arguments[0].naturalWidth"  # Decoded images at the model's size (shorter side 32 px).
+        assert wait.until(lambda d: all(d.execute_script(width, img) == 32 for img in grid))
+
+        reference = tmp_path / "reference.png"
+        reference.write_bytes(png_bytes(size=(64, 64), seed=3))
+        driver.find_element(By.ID, "reference").send_keys(str(reference))
+        driver.find_element(By.ID, "copy").click()
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#ref-result img")))
+
+        driver.find_element(By.ID, "interp").click()
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#interp-result img")))
+        slider = driver.find_element(By.ID, "slider")
+        first = driver.find_element(By.CSS_SELECTOR, "#interp-result img").get_attribute("src")
+        driver.execute_script("arguments[0].value = 8; arguments[0].oninput();", slider)
+        assert driver.find_element(By.CSS_SELECTOR, "#interp-result img").get_attribute("src") != first
+
+        bad = tmp_path / "notes.png"
+        bad.write_bytes(b"not an image at all")
+        driver.find_element(By.ID, "image").send_keys(str(bad))
+        driver.find_element(By.ID, "translate").click()
+        wait.until(lambda d: "not a readable image" in d.find_element(By.ID, "error").text)
+    finally:
+        driver.quit()
