@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", metavar="RUN", help="run directory or checkpoint file")
     p.add_argument("--output", required=True, help="folder for gen_XXXXXXXX.pt, dis_XXXXXXXX.pt, optimizer.pt")
     p.set_defaults(run=_export_reference)
+    for choice in sub._choices_actions:  # Each command's --help opens with its one-line summary.
+        sub.choices[choice.dest].description = choice.help[0].upper() + choice.help[1:] + "."
     return parser
 
 

@@ -36,20 +36,20 @@ class GenConfig:
     style_dim: int = 8  # Length of the style code.
     n_downsample: int = 2  # Downsamplings in the content encoder (and upsamplings in the decoder).
     n_res: int = 4  # Residual blocks in the content encoder and in the decoder.
-    activ: str = "relu"
-    pad_type: str = "reflect"
+    activ: str = "relu"  # Activation of every block.
+    pad_type: str = "reflect"  # Padding of every conv.
     mlp_dim: int = 256  # Width of the MLP that maps a style code to AdaIN parameters.
 
 
 @dataclass
 class DisConfig:
-    dim: int = 64
+    dim: int = 64  # Channels of the first conv; doubled at each of the others.
     norm: str = "none"  # Norm of all but the first conv of each scale.
-    activ: str = "lrelu"
+    activ: str = "lrelu"  # Activation (leaky ReLU, slope 0.2).
     n_layer: int = 4  # Strided convs per scale.
-    gan_type: str = "lsgan"  # lsgan | nsgan
-    num_scales: int = 3
-    pad_type: str = "reflect"
+    gan_type: str = "lsgan"  # Least-squares GAN or the original (non-saturating) GAN loss.
+    num_scales: int = 3  # Scales of the multi-scale discriminator (each half the size of the one before).
+    pad_type: str = "reflect"  # Padding of every conv.
 
 
 @dataclass
@@ -64,14 +64,14 @@ class Config:
     log_iter: int = 10  # Log losses every this many iterations.
     keep_last: int = 3  # (munit) Checkpoints kept; 0 keeps all.
     # Optimisation.
-    max_iter: int = 1000000
-    batch_size: int = 1
+    max_iter: int = 1000000  # Training iterations (one discriminator and one generator update each).
+    batch_size: int = 1  # Images per domain per iteration (over all processes with --nproc).
     weight_decay: float = 0.0001  # L2 penalty added to the gradient (Adam, not AdamW), as the reference.
-    beta1: float = 0.5
-    beta2: float = 0.999
+    beta1: float = 0.5  # Adam.
+    beta2: float = 0.999  # Adam.
     init: str = "kaiming"  # Generator init; discriminators always use gaussian N(0, 0.02).
-    lr: float = 0.0001
-    lr_policy: str = "step"  # constant | step | linear
+    lr: float = 0.0001  # Learning rate of both optimisers.
+    lr_policy: str = "step"  # Constant; halve every step_size (the reference); linear to 0 (CycleGAN).
     step_size: int = 100000  # Iterations between lr decays (step policy).
     gamma: float = 0.5  # lr factor per decay (step policy).
     lr_decay_start: int | None = None  # (munit) Linear policy: decay to 0 at max_iter from here (max_iter / 2).
@@ -83,7 +83,7 @@ class Config:
     channels_last: bool = False  # (munit) NHWC memory layout; helps on CUDA with amp, not on CPU.
     max_bad_steps: int = 20  # (munit) Stop after this many consecutive updates with a non-finite loss/gradient.
     # Loss weights.
-    gan_w: float = 1.0
+    gan_w: float = 1.0  # Adversarial loss.
     recon_x_w: float = 10.0  # Image reconstruction.
     recon_s_w: float = 1.0  # Style code reconstruction.
     recon_c_w: float = 1.0  # Content code reconstruction.
@@ -100,23 +100,23 @@ class Config:
     dis: DisConfig = field(default_factory=DisConfig)
     # Data.
     input_dim_a: int = 3  # Channels of domain A images: 1 (gray), 3 (RGB) or 4 (RGBA).
-    input_dim_b: int = 3
-    num_workers: int = 2
+    input_dim_b: int = 3  # Channels of domain B images.
+    num_workers: int = 2  # DataLoader worker processes (persistent; pinned memory on CUDA).
     new_size: int | None = 256  # Shorter side after resizing.
     new_size_a: int | None = None  # Per-domain override of new_size.
-    new_size_b: int | None = None
-    crop_image_height: int = 256
-    crop_image_width: int = 256
+    new_size_b: int | None = None  # Per-domain override of new_size.
+    crop_image_height: int = 256  # Training crop (random in training, centred in tests).
+    crop_image_width: int = 256  # Training crop width.
     flip: bool = True  # (munit) Random horizontal flips in training.
     data_root: str | None = None  # Folder with trainA/trainB/testA/testB, or "builtin:shapes".
     data_folder_train_a: str | None = None  # List layout: image folder ...
     data_list_train_a: str | None = None  # ... and a text file of paths relative to it.
-    data_folder_train_b: str | None = None
-    data_list_train_b: str | None = None
-    data_folder_test_a: str | None = None
-    data_list_test_a: str | None = None
-    data_folder_test_b: str | None = None
-    data_list_test_b: str | None = None
+    data_folder_train_b: str | None = None  # List layout, domain B training images: folder ...
+    data_list_train_b: str | None = None  # ... and list.
+    data_folder_test_a: str | None = None  # List layout, domain A test images: folder ...
+    data_list_test_a: str | None = None  # ... and list.
+    data_folder_test_b: str | None = None  # List layout, domain B test images: folder ...
+    data_list_test_b: str | None = None  # ... and list.
     skip_bad_images: bool = False  # (munit) Skip unreadable images with a warning instead of stopping.
     builtin_train_size: int = 10000  # (munit) Images per domain in the built-in training split.
     builtin_test_size: int = 200  # (munit) Images per domain in the built-in test split.

@@ -13,7 +13,7 @@ from PIL import Image
 from munit.cli import main
 from munit.inference import load_model, prepare
 
-from helpers import write_image
+from helpers import ROOT, write_image
 
 TINY = {
     "data_root": "builtin:shapes", "new_size": 32, "crop_image_height": 32, "crop_image_width": 32,
@@ -134,3 +134,13 @@ def test_help_lists_commands(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert all(cmd in out for cmd in ("train", "translate", "sample"))
+
+
+def test_command_reference_is_generated_from_the_parser_and_up_to_date():
+    from munit.cli_doc import markdown
+
+    text = markdown()
+    assert (ROOT / "docs" / "cli.md").read_text() == text, "run: python -m munit.cli_doc > docs/cli.md"
+    for command in ("train", "translate", "sample", "evaluate", "train-classifier", "export", "app",
+                    "export-reference"):
+        assert f"## munit {command}\n" in text, command

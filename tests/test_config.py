@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 
 import pytest
 import yaml
 
-from munit.config import METHODS, ConfigError, UnusedKeyWarning, config_from_dict, load_config, min_image_size
+from munit.config import (
+    METHODS,
+    Config,
+    ConfigError,
+    UnusedKeyWarning,
+    config_from_dict,
+    load_config,
+    min_image_size,
+)
 
 from helpers import ROOT
 
@@ -95,3 +104,14 @@ def test_keys_a_method_does_not_use_are_accepted_with_a_warning():
         warnings.simplefilter("error")
         config_from_dict({"recon_kl_w": 0.01}, warn_unused=False)  # Resolved configs list every key.
         config_from_dict({"method": "unit", "recon_kl_w": 0.01})
+
+
+def test_config_reference_is_generated_from_the_config_and_up_to_date():
+    from munit.config_doc import markdown
+
+    text = markdown()
+    assert (ROOT / "docs" / "config.md").read_text() == text, "run: python -m munit.config_doc > docs/config.md"
+    for f in dataclasses.fields(Config):
+        if f.name not in ("gen", "dis"):
+            assert f"| `{f.name}` |" in text, f.name
+    assert "| `dis.gan_type` | str | `lsgan` | lsgan, nsgan |" in text
