@@ -1,0 +1,37 @@
+"""The docs stay consistent with the code: links resolve, every command they run exists, every config key
+they name is a key."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from munit.cli import build_parser
+from munit.config_doc import markdown
+
+from helpers import ROOT
+
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_relative_links_resolve(page):
+    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+        if not target.startswith(("http://", "https://")):
+            assert (page.parent / target).exists(), f"{page.name}: broken link {target}"
+
+
+def test_every_command_the_docs_run_exists():
+    """Commands at the start of a line (code blocks) or in inline code."""
+    commands = next(a.choices for a in build_parser()._actions if isinstance(a.choices, dict))
+    for page in PAGES:
+        for start, inline in re.findall(r"(?m)^\s*munit ([a-z][a-z-]*)|`munit ([a-z][a-z-]*)", page.read_text()):
+            assert (start or inline) in commands, f"{page.name}: munit {start or inline}"
+
+
+def test_config_keys_named_in_docs_exist():
+    keys = set(re.findall(r"\| `([a-z_.0-9]+)` \|", markdown()))
+    for page in PAGES:
+        for key in re.findall(r"`((?:gen|dis)\.[a-z_]+)", page.read_text()):
+            assert key in keys, f"{page.name}: {key}"
