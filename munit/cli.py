@@ -14,12 +14,12 @@ from munit.data.images import DataError
 from munit.methods import DIRECTIONS
 from munit.nets.vgg import VGGWeightsMissing
 from munit.training.checkpoint import CheckpointError
-from munit.training.loop import NonFiniteError, RunExistsError
+from munit.training.loop import NonFiniteError, RunExistsError, RunWriteError
 from munit.utils import MissingExtra, pick_device
 from munit.weights import WeightsMissing
 
 USER_ERRORS = (ConfigError, DataError, CheckpointError, RunExistsError, NonFiniteError, VGGWeightsMissing,
-               WeightsMissing, MissingExtra, ValueError)
+               RunWriteError, WeightsMissing, MissingExtra, ValueError)
 
 
 def main(argv: list[str] | None = None) -> int:

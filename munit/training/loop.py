@@ -33,6 +33,10 @@ class RunExistsError(FileExistsError):
     pass
 
 
+class RunWriteError(OSError):
+    """A run's file could not be written (disk full, permissions); earlier files are intact."""
+
+
 class NonFiniteError(FloatingPointError):
     """Too many updates in a row had a non-finite loss or gradient."""
 
@@ -329,6 +333,11 @@ def train(cfg: Config, run_dir: str | Path, device: torch.device, resume: bool =
     except NonFiniteError as e:
         last_good = latest_checkpoint(run_dir)
         raise NonFiniteError(f"{e}; last good checkpoint: {last_good if last_good else 'none yet'}") from None
+    except OSError as e:  # Disk full, permissions, a vanished mount: every write is atomic, nothing is half done.
+        last_good = latest_checkpoint(run_dir)
+        raise RunWriteError(f"{run_dir}: cannot write {e.filename or 'the run'} ({e.strerror or e}) at iteration "
+                            f"{trainer.iteration}; the latest checkpoint {last_good or '(none yet)'} is intact, "
+                            "continue with --resume once there is room") from None
     finally:
         bar.close()
         if log is not None:

@@ -1,0 +1,109 @@
+"""Crash safety: a training process killed with SIGKILL at random moments resumes to the weights of a run
+that never stopped; a full disk leaves the previous checkpoint intact and stops with one line."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+
+from munit.cli import main
+from munit.training.checkpoint import latest_checkpoint, load_checkpoint
+
+from helpers import ROOT
+
+TINY = {
+    "data_root": "builtin:shapes", "new_size": 32, "crop_image_height": 32, "crop_image_width": 32,
+    "builtin_train_size": 32, "builtin_test_size": 4, "batch_size": 1, "max_iter": 40, "num_workers": 0,
+    "snapshot_save_iter": 4, "image_save_iter": 6, "image_display_iter": 5, "log_iter": 1, "display_size": 2,
+    "keep_last": 2, "lr_policy": "constant",
+    "gen": {"dim": 4, "mlp_dim": 8, "style_dim": 4, "n_downsample": 1, "n_res": 1},
+    "dis": {"dim": 4, "n_layer": 2, "num_scales": 2},
+}
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
+def start(config, run, resume: bool) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "munit.cli", "train", "--config", str(config), "--output", str(run), "--no-progress"]
+    return subprocess.Popen(cmd + (["--resume"] if resume else []), env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+
+
+def logged_iterations(run) -> int:
+    log = run / "log.jsonl"
+    lines = log.read_text().splitlines() if log.exists() else []
+    return json.loads(lines[-1])["iteration"] if lines else 0
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_weights(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    rng = random.Random(0)
+    run = tmp_path / "killed"
+    kills = 0
+    while kills < 4:
+        proc = start(config, run, resume=latest_checkpoint(run) is not None)
+        target = logged_iterations(run) + rng.randint(2, 9)
+        deadline = time.time() + 120
+        while logged_iterations(run) < target and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0, 0.05))  # Anywhere in an iteration, a grid or a checkpoint write.
+        if proc.poll() is not None:  # Finished before the kill: the test's budget was too small.
+            break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kills += 1
+        latest = latest_checkpoint(run)
+        if latest is None:
+            continue
+        state = load_checkpoint(latest)  # Complete and loadable, whatever the moment of the kill.
+        assert logged_iterations(run) - state["iteration"] <= TINY["snapshot_save_iter"]  # At most one interval lost.
+    assert kills == 4
+    proc = start(config, run, resume=True)
+    assert proc.wait(timeout=300) == 0, proc.stderr.read().decode()[-2000:]
+
+    clean = tmp_path / "clean"
+    proc = start(config, clean, resume=False)
+    assert proc.wait(timeout=300) == 0, proc.stderr.read().decode()[-2000:]
+    got, expected = load_checkpoint(latest_checkpoint(run)), load_checkpoint(latest_checkpoint(clean))
+    assert got["iteration"] == expected["iteration"] == TINY["max_iter"]
+    for name, net in expected["nets"].items():
+        for key, value in net.items():
+            torch.testing.assert_close(got["nets"][name][key], value, rtol=0, atol=0, msg=f"{name}.{key}")
+    # A write killed half-way leaves a hidden temporary file, never a partial ckpt_*.pt; each one loads.
+    for path in (run / "checkpoints").glob("ckpt_*.pt"):
+        load_checkpoint(path)
+
+
+def test_a_full_disk_keeps_the_previous_checkpoint_and_stops_with_one_line(tmp_path, monkeypatch, capsys):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "max_iter": 12}))
+    real_save, calls = torch.save, []
+
+    def save(obj, f, *args, **kwargs):
+        calls.append(f)
+        if len(calls) == 2:  # The second checkpoint: the disk is full half-way through.
+            with open(f, "wb") as partial:
+                partial.write(b"\0" * 100)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(f))
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save)
+    code = main(["train", "--config", str(config), "--output", str(tmp_path / "run"), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "No space left on device" in err[0] and "ckpt_00000004.pt is intact" in err[0]
+    latest = latest_checkpoint(tmp_path / "run")
+    assert latest.name == "ckpt_00000004.pt" and load_checkpoint(latest)["iteration"] == 4
+    # No partial file is left: the temporary file of the failed write was removed.
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["ckpt_00000004.pt", "latest"]
