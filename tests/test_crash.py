@@ -80,9 +80,11 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_weights(t
     for name, net in expected["nets"].items():
         for key, value in net.items():
             torch.testing.assert_close(got["nets"][name][key], value, rtol=0, atol=0, msg=f"{name}.{key}")
-    # A write killed half-way leaves a hidden temporary file, never a partial ckpt_*.pt; each one loads.
+    # A write killed half-way leaves a hidden temporary file, never a partial ckpt_*.pt; each one loads, and
+    # the resumed run removed the temporary files.
     for path in (run / "checkpoints").glob("ckpt_*.pt"):
         load_checkpoint(path)
+    assert not list((run / "checkpoints").glob(".*.tmp"))
 
 
 def test_a_full_disk_keeps_the_previous_checkpoint_and_stops_with_one_line(tmp_path, monkeypatch, capsys):

@@ -101,6 +101,9 @@ class InfiniteBatches(Sampler):
 def train_loader(cfg: Config, dataset, domain: str, start: int, device: torch.device,
                  num_workers: int | None = None, world=None) -> DataLoader:
     workers = cfg.num_workers if num_workers is None else num_workers
+    for part in getattr(dataset, "parts", (dataset,)):
+        if part.skip_bad_images:
+            part.skipped()  # Creates the shared record of unreadable files before the workers start.
     rank, size = (world.rank, world.size) if world is not None else (0, 1)
     try:
         sampler = InfiniteBatches(len(dataset), cfg.batch_size, seed=cfg.seed * 2 + "ab".index(domain),

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".gif")
+MAX_PIXELS = 64_000_000  # Larger images are refused before decoding (a decompression bomb, or a mistake).
 MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 
 
@@ -44,11 +45,18 @@ def read_list(folder: str | Path, list_file: str | Path) -> list[Path]:
 def open_image(path: str | Path, channels: int) -> Image.Image:
     """Open an image and convert it to `channels` (1 gray, 3 RGB, 4 RGBA); DataError names a bad file."""
     try:
-        with Image.open(path) as img:
-            img.load()
-            return to_mode(img, channels)
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
-        raise DataError(f"{path}: cannot read image ({e})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # Our own limit applies.
+            with Image.open(path) as img:
+                if img.width * img.height > MAX_PIXELS:
+                    raise DataError(f"{path}: {img.width}x{img.height} pixels is more than the {MAX_PIXELS:,} "
+                                    "munit reads (a decompression bomb?)")
+                img.load()
+                return to_mode(img, channels)
+    except DataError:
+        raise
+    except Exception as e:  # PIL raises many kinds (OSError, SyntaxError, struct.error, ...) for broken files.
+        raise DataError(f"{path}: cannot read image ({type(e).__name__}: {e})") from None
 
 
 def to_mode(img: Image.Image, channels: int) -> Image.Image:
@@ -57,8 +65,11 @@ def to_mode(img: Image.Image, channels: int) -> Image.Image:
         arr = np.asarray(img, dtype=np.float64)
         top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
         img = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
-    elif img.mode == "P":
+    elif img.mode in ("P", "PA", "LA", "La", "RGBa"):
         img = img.convert("RGBA")
+    if img.mode == "RGBA" and channels != 4:  # Transparent pixels become white, not whatever colour they hold.
+        white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, img)
     return img.convert(MODES[channels])
 
 
@@ -100,6 +111,16 @@ class ImageDataset(Dataset):
                  skip_bad_images: bool = False):
         self.size, self.crop, self.channels = size, crop, channels
         self.train, self.flip, self.skip_bad_images = train, flip, skip_bad_images
+        self._bad: torch.Tensor | None = None  # Indices found unreadable, shared with DataLoader workers.
+
+    def skipped(self) -> int:
+        """How many images were skipped as unreadable so far (in this process and its loader workers)."""
+        self._share_bad()
+        return int(self._bad.sum())
+
+    def _share_bad(self) -> None:
+        if self._bad is None:  # Made before the loader's workers start, so that they all mark the same one.
+            self._bad = torch.zeros(len(self), dtype=torch.bool).share_memory_()
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -120,7 +141,11 @@ class ImageDataset(Dataset):
             except DataError as e:
                 if not self.skip_bad_images:
                     raise
-                warnings.warn(f"skipping unreadable image: {e}", stacklevel=2)
+                self._share_bad()
+                bad = (index + attempt) % len(self)
+                if not self._bad[bad]:  # Warn once per file.
+                    self._bad[bad] = True
+                    warnings.warn(f"skipping unreadable image: {e}", stacklevel=2)
         else:
             raise DataError("every image of this domain is unreadable")
         return transform(img, self.size, self.crop, self.train, self.flip, rng)
@@ -165,6 +190,7 @@ class PairedDataset(Dataset):
         if len(a) != len(b):
             raise DataError(f"paired data needs as many A images as B images, found {len(a)} and {len(b)}")
         self.a, self.b = a, b
+        self.parts = (a, b)
 
     def __len__(self) -> int:
         return len(self.a)

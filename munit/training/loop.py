@@ -16,6 +16,7 @@ from munit.data import build_split, stack, training_batches
 from munit.methods import METHODS, Method, build_method
 from munit.training.checkpoint import (
     CheckpointError,
+    checkpoint_dir,
     latest_checkpoint,
     load_checkpoint,
     load_networks,
@@ -288,6 +289,9 @@ def train(cfg: Config, run_dir: str | Path, device: torch.device, resume: bool =
     trainer = Trainer(cfg, device, world)
     if latest is not None:
         trainer.load_state(load_checkpoint(latest, map_location=device), latest)
+        if world.is_main:  # Temporary files of writes that a crash interrupted.
+            for stale in [*checkpoint_dir(run_dir).glob(".*.tmp"), *(run_dir / "images").glob(".*.tmp")]:
+                stale.unlink(missing_ok=True)
     elif from_reference is not None:
         from munit.reference import load_reference_into
 
@@ -321,6 +325,8 @@ def train(cfg: Config, run_dir: str | Path, device: torch.device, resume: bool =
                 scalars["lr"] = trainer.opt_gen.param_groups[0]["lr"]
                 scalars["it_per_s"] = (it - last_iter) / max(now - last_time, 1e-9)
                 scalars.update({f"skipped/{k}": v for k, v in trainer.skipped_steps.items()})
+                if cfg.skip_bad_images:
+                    scalars["skipped/images"] = sum(data["train"][d].skipped() for d in "ab")
                 last_time, last_iter = now, it
                 log.write(it, scalars)
                 bar.set_postfix({"G": f"{scalars['gen/total']:.3f}", "D": f"{scalars['dis/total']:.3f}"})
@@ -342,6 +348,11 @@ def train(cfg: Config, run_dir: str | Path, device: torch.device, resume: bool =
         bar.close()
         if log is not None:
             log.close()
+    if cfg.skip_bad_images and world.is_main:
+        skipped = {d: data["train"][d].skipped() for d in "ab"}
+        if any(skipped.values()):
+            warnings.warn(f"skipped unreadable training images: {skipped['a']} of domain A, {skipped['b']} of "
+                          "domain B (skip_bad_images); their neighbours were used instead", stacklevel=2)
     return run_dir
 
 
