@@ -11,6 +11,7 @@ import threading
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -163,3 +164,17 @@ def test_page_in_headless_chromium(server, tmp_path):
         wait.until(lambda d: "not a readable image" in d.find_element(By.ID, "error").text)
     finally:
         driver.quit()
+
+
+def test_requests_write_no_file(server, tmp_path, monkeypatch):
+    """Uploads stay in memory: neither the working folder nor the temporary folder gains a file."""
+    import tempfile
+
+    monkeypatch.chdir(tmp_path)
+    before = set(Path(tempfile.gettempdir()).iterdir())
+    for action, body in (("translate", {"image": b64(png_bytes()), "num_styles": 2}),
+                         ("reference", {"image": b64(png_bytes()), "reference": b64(png_bytes(seed=2))}),
+                         ("translate", {"image": b64(b"junk")})):
+        post(server, action, body)
+    assert list(tmp_path.iterdir()) == []
+    assert set(Path(tempfile.gettempdir()).iterdir()) <= before

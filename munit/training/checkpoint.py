@@ -82,8 +82,11 @@ def safe_load(path: Path, map_location: str | torch.device = "cpu"):
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        raise CheckpointError(f"{path}: refused to load: it holds objects other than tensors and plain "
-                              f"data ({str(e).splitlines()[0]})") from None
+        found = re.search(r"(?:unsupported )?GLOBAL ([\w.]+)", str(e), re.IGNORECASE)
+        if found:  # A pickle that names code to import: what a malicious or foreign file does.
+            raise CheckpointError(f"{path}: refused to load: it holds objects other than tensors and plain data "
+                                  f"(it would import {found.group(1)}); munit never unpickles such files") from None
+        raise CheckpointError(f"{path}: cannot read checkpoint (not a PyTorch file, or corrupt)") from None
     except (RuntimeError, EOFError, OSError) as e:
         raise CheckpointError(f"{path}: cannot read checkpoint ({e})") from None
 
