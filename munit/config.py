@@ -268,6 +268,9 @@ def _check(cfg: Config, source: str) -> None:
         if not _get(cfg, key) < 1:
             fail(key, _get(cfg, key), "expected a value < 1")
     _check_sizes(cfg, fail)
+    from munit.methods import METHODS
+
+    METHODS[cfg.method].check_config(cfg)  # Combinations only the method knows to be impossible.
     _check_data(cfg, fail)
 
 

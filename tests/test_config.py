@@ -61,6 +61,12 @@ def test_unknown_key_suggests_the_closest():
     ({"new_size": 32, "crop_image_height": 32, "crop_image_width": 32}, r"expected at least 64 px"),
     ({"crop_image_height": 250}, r"'crop_image_height' is 250; expected a multiple of 2\*\*gen.n_downsample = 4"),
     ({"data_root": "builtin:faces"}, r"'data_root' is 'builtin:faces'; built-in data sets are builtin:shapes"),
+    ({"train_mode": "quick"}, r"'train_mode' is 'quick'; expected one of fast, exact"),
+    ({"amp": "fp8"}, r"'amp' is 'fp8'; expected one of none, bf16, fp16"),
+    ({"max_bad_steps": 0}, r"'max_bad_steps' is 0; expected a value > 0"),
+    ({"method": "pix2pix", "new_size": 96, "crop_image_height": 96, "crop_image_width": 64},
+     r"method pix2pix \(a U-Net down to 1x1\) needs square crops whose side is a power of 2"),
+    ({"method": "cyclegan", "identity_w": 5, "input_dim_a": 1}, r"identity loss needs input_dim_a == input_dim_b"),
 ])
 def test_bad_values_name_the_key(raw, message):
     with pytest.raises(ConfigError, match=message):

@@ -56,6 +56,10 @@ class Method:
         """Smallest image side the method's networks accept (checked when a config is loaded)."""
         return 1
 
+    @classmethod
+    def check_config(cls, cfg: Config) -> None:
+        """Raise ConfigError for settings this method cannot train with (called when a config is loaded)."""
+
     def build_networks(self) -> nn.ModuleDict:
         raise NotImplementedError
 

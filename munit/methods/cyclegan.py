@@ -53,10 +53,14 @@ class CycleGAN(Method):
 
     def __init__(self, cfg):
         super().__init__(cfg)
+        self.check_config(cfg)
+        self.pools = {d: ImagePool(cfg.pool_size) for d in "ab"}
+
+    @classmethod
+    def check_config(cls, cfg) -> None:
         if cfg.identity_w > 0 and cfg.input_dim_a != cfg.input_dim_b:
             raise ConfigError(f"identity_w is {cfg.identity_w}; the identity loss needs input_dim_a == input_dim_b "
                               f"(got {cfg.input_dim_a} and {cfg.input_dim_b}); set identity_w: 0")
-        self.pools = {d: ImagePool(cfg.pool_size) for d in "ab"}
 
     @classmethod
     def min_image_size(cls, cfg) -> int:

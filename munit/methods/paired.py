@@ -31,12 +31,16 @@ class _PairedMethod(Method):
 
     def __init__(self, cfg):
         super().__init__(cfg)
+        self.check_config(cfg)
+        self.levels = int(math.log2(cfg.crop_image_height))
+
+    @classmethod
+    def check_config(cls, cfg) -> None:
         side = min(cfg.crop_image_height, cfg.crop_image_width)
         if cfg.crop_image_height != cfg.crop_image_width or side & (side - 1):
             raise ConfigError(f"crop_image_height/crop_image_width are {cfg.crop_image_height}/"
                               f"{cfg.crop_image_width}; method {cfg.method} (a U-Net down to 1x1) needs square "
                               "crops whose side is a power of 2")
-        self.levels = int(math.log2(side))
 
     @classmethod
     def min_image_size(cls, cfg) -> int:
