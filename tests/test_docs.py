@@ -35,3 +35,18 @@ def test_config_keys_named_in_docs_exist():
     for page in PAGES:
         for key in re.findall(r"`((?:gen|dis)\.[a-z_]+)", page.read_text()):
             assert key in keys, f"{page.name}: {key}"
+
+
+def test_every_test_the_docs_cite_exists():
+    cited = set()
+    for page in PAGES:
+        text = page.read_text()
+        for file, name in re.findall(r"(test_[a-z_]+\.py)::(test_[a-z0-9_]+)", text):
+            cited.add((file, name))
+        # "same test" rows refer to the row above; ", `::name`" continues the file named before it.
+        for file, rest in re.findall(r"`(test_[a-z_]+\.py)::test_[a-z0-9_]+`((?:, `::test_[a-z0-9_]+`)+)", text):
+            cited |= {(file, name) for name in re.findall(r"::(test_[a-z0-9_]+)", rest)}
+    assert len(cited) > 30
+    for file, name in sorted(cited):
+        source = (ROOT / "tests" / file).read_text()
+        assert f"def {name}(" in source, f"{file}::{name}"
