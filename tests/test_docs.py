@@ -23,16 +23,20 @@ def test_relative_links_resolve(page):
 
 
 def test_every_command_the_docs_run_exists():
-    """Commands at the start of a line (code blocks) or in inline code."""
+    """`munit <command>` in code blocks and inline code."""
     commands = next(a.choices for a in build_parser()._actions if isinstance(a.choices, dict))
     for page in PAGES:
-        for start, inline in re.findall(r"(?m)^\s*munit ([a-z][a-z-]*)|`munit ([a-z][a-z-]*)", page.read_text()):
-            assert (start or inline) in commands, f"{page.name}: munit {start or inline}"
+        text = page.read_text()
+        code = re.findall(r"```.*?```", text, re.S) + re.findall(r"`[^`\n]+`", text)
+        for command in re.findall(r"(?:^|[\s`(])(?<!from )munit ([a-z][a-z-]*)", "\n".join(code), re.M):
+            assert command in commands, f"{page.name}: munit {command}"
 
 
 def test_config_keys_named_in_docs_exist():
     keys = set(re.findall(r"\| `([a-z_.0-9]+)` \|", markdown()))
     for page in PAGES:
+        if page.name == "reliability.md":  # Its table shows misspelt keys on purpose.
+            continue
         for key in re.findall(r"`((?:gen|dis)\.[a-z_]+)", page.read_text()):
             assert key in keys, f"{page.name}: {key}"
 
