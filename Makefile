@@ -4,13 +4,19 @@ PY := $(VENV)/bin/python
 # torch==2.13.0 resolves to the CPU build where that file is provided locally, to PyPI's default build elsewhere.
 TORCH ?= torch==2.13.0
 
-.PHONY: setup demo test lint clean
+.PHONY: setup setup-dev demo test lint docs clean
 
 setup: $(VENV)/.installed
+setup-dev: $(VENV)/.installed-dev
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e .
+	touch $@
+
+# The tests also need the dev extra: pytest, ruff, hypothesis, selenium and the ONNX export stack.
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
@@ -19,11 +25,16 @@ demo: setup
 	$(VENV)/bin/munit sample --checkpoint runs/demo --output runs/demo/samples
 	@echo "Sample grids: runs/demo/samples/ and runs/demo/images/index.html"
 
-test: setup
+test: setup-dev
 	$(PY) -m pytest -q
 
-lint: setup
+lint: setup-dev
 	$(VENV)/bin/ruff check .
+
+# Regenerate the references that tests keep in step with the code.
+docs: setup
+	$(PY) -m munit.config_doc > docs/config.md
+	$(PY) -m munit.cli_doc > docs/cli.md
 
 clean:
 	rm -rf $(VENV) runs
