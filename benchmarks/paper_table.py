@@ -41,6 +41,9 @@ COLUMNS = [("content_iou", "content IoU ↑", "{:.3f}"), ("coverage", "hue cover
            ("no_shape", "no shape ↓", "{:.2f}")]
 
 
+NOTES_MARKER = "<!-- Below: written by hand, kept when paper_table.py rewrites the file. -->"
+
+
 def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
@@ -64,6 +67,18 @@ def train_model(name: str, runs: Path, iterations: int) -> Path:
 
     train(cfg, run, torch.device("cpu"), resume=latest is not None, progress=True)
     return run
+
+
+def training_minutes(run: Path) -> float:
+    """Training time of a run from its log (iterations between log lines over their measured rate)."""
+    import json
+
+    minutes, last = 0.0, 0
+    for line in (run / "log.jsonl").read_text().splitlines():
+        entry = json.loads(line)
+        minutes += (entry["iteration"] - last) / max(entry["it_per_s"], 1e-9) / 60
+        last = entry["iteration"]
+    return minutes
 
 
 def sample_figure(runs: dict[str, Path], path: Path, inputs: int = 3, styles: int = 4) -> None:
@@ -92,7 +107,7 @@ def sample_figure(runs: dict[str, Path], path: Path, inputs: int = 3, styles: in
     save_png(image, path)
 
 
-def write_results(records: dict[str, dict], args, wall: float, path: Path, figure: Path) -> None:
+def write_results(records: dict[str, dict], args, wall: float, train: float, path: Path, figure: Path) -> None:
     header = "| method | " + " | ".join(label for _, label, _ in COLUMNS) + " |"
     lines = [header, "|" + "---|" * (len(COLUMNS) + 1)]
     for name, rec in records.items():
@@ -102,8 +117,9 @@ def write_results(records: dict[str, dict], args, wall: float, path: Path, figur
     rec = next(iter(records.values()))
     text = f"""# Results on the built-in benchmark
 
-Produced by `{command.strip()}` in {wall / 60:.0f} min on this machine (2 CPU cores, training and
-evaluation; runs that already existed were reused). Every model: {args.iterations} iterations at 64 px, batch 1,
+Produced by `{command.strip()}` on this machine (2 CPU cores): training {train:.0f} min in all (from the
+runs' logs), this invocation {wall / 60:.0f} min (runs that already existed are reused, not trained again;
+evaluation included). Every model: {args.iterations} iterations at 64 px, batch 1,
 on `builtin:shapes` (line drawings -> filled shapes in five hue modes); evaluation: protocol `builtin`,
 direction a2b, seed 0, {rec['num_inputs']} test inputs for content and realism, {rec.get('coverage_inputs', 100)}
 inputs x {rec.get('coverage_outputs_per_input', 20)} random styles for hue coverage, 100 reference pairs.
@@ -114,7 +130,7 @@ inputs x {rec.get('coverage_outputs_per_input', 20)} random styles for hue cover
   place and size; two unrelated shapes of this data score about 0.37).
 - **hue coverage**: mean fraction of the five hue modes that an input's 20 random-style outputs reach (the
   diversity a random style should give); **mode entropy**: entropy of the hue modes over all outputs (the
-  data: log2 5 = 2.32). A unimodal method reaches one mode per input: 0.20.
+  data: log2 5 = 2.32). A unimodal method (UNIT, CycleGAN) reaches one mode per input: 0.20.
 - **ref. mode acc. / hue error**: reference-guided outputs (MUNIT's style encoder, BicycleGAN's encoder)
   whose hue mode is the reference's, and their mean circular hue distance to it.
 - **realism FD**: Fréchet distance between translations and real test images of B in the features of a small
@@ -128,6 +144,8 @@ inputs x {rec.get('coverage_outputs_per_input', 20)} random styles for hue cover
 Rows of the figure, top to bottom: {", ".join(records)}. Each row: three test line drawings, each followed by
 four random-style outputs (the same codes for every method).
 """
+    if path.is_file() and NOTES_MARKER in path.read_text():  # Hand-written reading of the table is kept.
+        text += "\n" + NOTES_MARKER + path.read_text().split(NOTES_MARKER, 1)[1]
     path.write_text(text)
 
 
@@ -152,7 +170,8 @@ def main() -> None:
         print(json.dumps(records[name]["metrics"]), flush=True)
     figure = args.results.parent / "images" / "results_samples.png"
     sample_figure(runs, figure)
-    write_results(records, args, time.perf_counter() - start, args.results, figure)
+    train = sum(training_minutes(run) for run in runs.values())
+    write_results(records, args, time.perf_counter() - start, train, args.results, figure)
     print(f"wrote {args.results} and {figure}")
 
 

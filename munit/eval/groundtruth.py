@@ -97,7 +97,7 @@ def mode_coverage(outputs_per_input: list[list[np.ndarray]]) -> dict[str, float]
             else:
                 counts[m] += 1
     p = counts / max(counts.sum(), 1)
-    entropy = float(-(p[p > 0] * np.log2(p[p > 0])).sum())
+    entropy = float(-(p[p > 0] * np.log2(p[p > 0])).sum()) + 0.0  # + 0.0: no "-0.0" for one mode.
     return {"coverage": float(np.mean(fractions)), "mode_entropy": entropy, "no_shape": missing / max(total, 1)}
 
 

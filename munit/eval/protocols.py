@@ -185,7 +185,7 @@ def _builtin_protocol(count: int, per_input: int):
         with torch.no_grad():
             metrics["realism_fd"] = frechet_distance(features, reals.to(ctx.model.device), single.to(ctx.model.device))
         facts = {"num_inputs": len(images), "outputs_per_input": 1}
-        if target == "b" and ctx.model.method.multimodal:
+        if target == "b":  # A unimodal method repeats its one output: it covers one mode per input.
             _, outputs = translations(ctx, count, per_input, desc="styles")
             metrics.update(groundtruth.mode_coverage([[_hwc(t) for t in o] for o in outputs]))
             facts.update(coverage_inputs=outputs.shape[0], coverage_outputs_per_input=per_input)
