@@ -18,6 +18,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 
+import torch
 from PIL import Image
 
 from munit.api import Translator
@@ -102,7 +103,8 @@ class App:
             if action == "interpolate":
                 if not self.t.method.multimodal:
                     raise UploadError(f"method {self.t.method.name!r} has no style to interpolate")
-                codes = self.t.method.random_styles(2, "cpu", generator=_generator(seed)).flatten(1)
+                gen = torch.Generator().manual_seed(seed)
+                codes = self.t.method.random_styles(2, torch.device("cpu"), generator=gen).flatten(1)
                 outputs = self.t.interpolate(image, codes[0], codes[1], STEPS, direction)
                 return {"images": [data_url(o) for o in outputs], "seed": seed}
         raise UploadError(f"unknown action {action!r}", HTTPStatus.NOT_FOUND)
@@ -116,12 +118,6 @@ def _int(value, name: str, low: int, high: int) -> int:
     if not low <= number <= high:
         raise UploadError(f"{name} must be between {low} and {high}, got {number}")
     return number
-
-
-def _generator(seed: int):
-    import torch
-
-    return torch.Generator().manual_seed(seed)
 
 
 def make_handler(app: App, max_bytes: int = MAX_UPLOAD_BYTES) -> type[BaseHTTPRequestHandler]:

@@ -122,18 +122,19 @@ class Trainer:
             x_a, x_b = (x.contiguous(memory_format=torch.channels_last) for x in (x_a, x_b))
         method, nets = self.method, self.nets
         exact = self.cfg.train_mode == "exact"
+
+        def update_discriminators(fakes: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            fakes = {name: fake.detach() for name, fake in fakes.items()}
+            return self._update(self.opt_dis, "dis", lambda: method.discriminator_loss(nets, x_a, x_b, fakes))
+
         if exact:  # The reference's work, all of it: the D step translates anew (building a graph it drops).
             with self._autocast():
-                fakes = {name: fake.detach() for name, fake in
-                         method.dis_fakes(nets, x_a, x_b, **(dis_draws or {})).items()}
-            d_terms = self._update(self.opt_dis, "dis", lambda: method.discriminator_loss(nets, x_a, x_b, fakes))
-            with self._autocast():
-                gen_pass = method.generator_pass(nets, x_a, x_b, **(gen_draws or {}))
-        else:  # pix2pix's order: one generator pass, D learns from its fakes, G from the updated D.
-            with self._autocast():
-                gen_pass = method.generator_pass(nets, x_a, x_b, **(gen_draws or {}))
-            fakes = {name: fake.detach() for name, fake in gen_pass.fakes.items()}
-            d_terms = self._update(self.opt_dis, "dis", lambda: method.discriminator_loss(nets, x_a, x_b, fakes))
+                fakes = method.dis_fakes(nets, x_a, x_b, **(dis_draws or {}))
+            d_terms = update_discriminators(fakes)
+        with self._autocast():
+            gen_pass = method.generator_pass(nets, x_a, x_b, **(gen_draws or {}))
+        if not exact:  # pix2pix's order: one generator pass, D learns from its fakes, G from the updated D.
+            d_terms = update_discriminators(gen_pass.fakes)
 
         # The reference also computes D's weight gradients in the G step and zeroes them unused; fast mode
         # freezes D instead. Neither changes an update.
