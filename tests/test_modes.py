@@ -24,24 +24,29 @@ def params(trainer: Trainer) -> dict[str, torch.Tensor]:
     return {f"{n}.{k}": p.detach().clone() for n, m in trainer.nets.items() for k, p in m.named_parameters()}
 
 
+@pytest.mark.parametrize("same_draws", [False, True], ids=["own-draws", "dis_same_draws"])
 @pytest.mark.parametrize("method", ["munit", "unit"])
-def test_fast_step_equals_exact_step_given_the_same_draws(method):
-    """Fast mode changes the work, not the update: with the same style codes (or noises) for the
-    discriminator's fakes and the generator pass, one fast step and one exact step give the same weights."""
+def test_fast_step_equals_exact_step_given_the_same_draws(method, same_draws):
+    """Fast mode changes the work, not the update: given the same style codes (or noises), drawn apart for
+    the discriminator's fakes and for the generator pass as the reference does, one fast step and one exact
+    step give the same weights. With `dis_same_draws`, fast mode is exact mode whose discriminator draws
+    are the generator pass's."""
     steps = {}
     for mode in ("fast", "exact"):
-        cfg = tiny_config(method=method, train_mode=mode)
+        cfg = tiny_config(method=method, train_mode=mode, dis_same_draws=same_draws and mode == "fast")
         trainer = Trainer(cfg, CPU)
         x_a, x_b = batch(cfg, 1), batch(cfg, 2)
         torch.manual_seed(3)
         if method == "munit":
-            s_a, s_b = (torch.randn(cfg.batch_size, cfg.gen.style_dim, 1, 1) for _ in range(2))
-            gen_draws, dis_draws = {"s_a": s_a, "s_b": s_b}, {"s_a": s_a, "s_b": s_b}
+            s_a, s_b, d_a, d_b = (torch.randn(cfg.batch_size, cfg.gen.style_dim, 1, 1) for _ in range(4))
+            gen_draws, dis_draws = {"s_a": s_a, "s_b": s_b}, {"s_a": d_a, "s_b": d_b}
         else:
             scale = 2 ** cfg.gen.n_downsample
             shape = (cfg.batch_size, cfg.gen.dim * scale, cfg.crop_image_height // scale, cfg.crop_image_width // scale)
-            noises = [torch.randn(shape) for _ in range(4)]
-            gen_draws, dis_draws = {"noises": noises}, {"noises": noises[:2]}
+            noises = [torch.randn(shape) for _ in range(6)]
+            gen_draws, dis_draws = {"noises": noises[:4]}, {"noises": noises[4:]}
+        if same_draws:  # The discriminators' fakes are the generator pass's (UNIT: its first two noises).
+            dis_draws = dict(gen_draws) if method == "munit" else {"noises": noises[:2]}
         terms = trainer.step(x_a, x_b, dis_draws, gen_draws)
         steps[mode] = (terms, params(trainer), {k: p.grad for n, m in trainer.nets.items()
                                                 for k, p in ((f"{n}.{k}", p) for k, p in m.named_parameters())})

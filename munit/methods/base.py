@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -18,11 +19,17 @@ DIRECTIONS = ("a2b", "b2a")
 class GeneratorPass:
     """One forward pass of the generators: the loss terms that involve no discriminator, the weights of
     the terms (keyed by term name without its last _suffix), and the fake each discriminator judges
-    (keyed by discriminator name, its graph attached)."""
+    (keyed by discriminator name, its graph attached).
+
+    `redraw`, for methods whose fakes depend on random draws (style codes, noise), makes the
+    discriminators' fakes anew from the pass's encodings with draws of their own (recorded draws may be
+    passed as keywords). The reference's discriminator step sees such independent fakes; judging the
+    very fakes the generator is then trained on made fast mode learn worse (docs/results-real.md)."""
 
     terms: dict[str, torch.Tensor]
     weights: dict[str, float]
     fakes: dict[str, torch.Tensor]
+    redraw: Callable[..., dict[str, torch.Tensor]] | None = None
 
 
 class Method:
@@ -33,8 +40,9 @@ class Method:
     Images are (N, C, H, W) in [-1, 1].
 
     An iteration is built from `generator_pass` (the generators' forward and non-adversarial terms),
-    `discriminator_loss` on fakes (those of the pass, or `dis_fakes` made anew as the reference does) and
-    `generator_loss` (the pass plus the adversarial terms of the updated discriminators).
+    `discriminator_loss` on fakes (made with random draws of their own: by the pass's `redraw`, or by
+    `dis_fakes`, a whole forward pass as the reference does) and `generator_loss` (the pass plus the
+    adversarial terms of the updated discriminators).
     """
 
     name = ""

@@ -103,7 +103,8 @@ class CycleGAN(Method):
             terms["identity_a"] = recon_loss(g_ba(x_a, self._noise(x_a)), x_a)
             terms["identity_b"] = recon_loss(g_ab(x_b, self._noise(x_b)), x_b)
             weights["identity"] = cfg.identity_w
-        return GeneratorPass(terms, weights, {"dis_a": fake_a, "dis_b": fake_b})
+        redraw = (lambda: self.dis_fakes(nets, x_a, x_b)) if self.noise_dim else None  # Fresh noise for D.
+        return GeneratorPass(terms, weights, {"dis_a": fake_a, "dis_b": fake_b}, redraw)
 
     def translate(self, nets, x, direction, style=None):
         check_direction(direction)

@@ -53,7 +53,13 @@ class MUNIT(AutoEncoderMethod):
             terms["cycrecon_x_b"] = recon_loss(gen_b.decode(c_b_recon, s_b_prime), x_b)
             weights["cycrecon_x"] = cfg.recon_x_cyc_w
         self.add_perceptual_terms(terms, weights, x_ba, x_b, x_ab, x_a)
-        return GeneratorPass(terms, weights, {"dis_a": x_ba, "dis_b": x_ab})
+
+        def redraw(s_a=None, s_b=None):  # The D step's fakes: the same content codes, styles of their own.
+            s_a = self.random_styles(x_a.shape[0], x_a.device) if s_a is None else s_a
+            s_b = self.random_styles(x_b.shape[0], x_b.device) if s_b is None else s_b
+            return {"dis_a": gen_a.decode(c_b.detach(), s_a), "dis_b": gen_b.decode(c_a.detach(), s_b)}
+
+        return GeneratorPass(terms, weights, {"dis_a": x_ba, "dis_b": x_ab}, redraw)
 
     def export_graphs(self, nets):
         """Per domain d: content_encoder_d (image -> content code), style_encoder_d (image -> (N, style_dim))

@@ -128,7 +128,8 @@ class BicycleGAN(_PairedMethod):
             "recon_z": recon_loss(mu_recovered, z_random),
         }
         weights = {"recon_x": cfg.recon_x_w, "kl": cfg.recon_kl_w, "recon_z": cfg.recon_s_w}
-        return GeneratorPass(terms, weights, {"dis_vae": fake_encoded, "dis_lr": fake_random})
+        return GeneratorPass(terms, weights, {"dis_vae": fake_encoded, "dis_lr": fake_random},
+                             lambda: self.dis_fakes(nets, x_a, x_b))  # Latents of their own for D.
 
     def encode_style(self, nets, x, domain):
         if domain != "b":

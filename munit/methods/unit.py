@@ -56,7 +56,12 @@ class UNIT(AutoEncoderMethod):
             terms["cyc_x_b"] = recon_loss(gen_b.decode(h_b_recon + n_b_recon), x_b)
             weights["cyc_x"] = cfg.recon_x_cyc_w
         self.add_perceptual_terms(terms, weights, x_ba, x_b, x_ab, x_a)
-        return GeneratorPass(terms, weights, {"dis_a": x_ba, "dis_b": x_ab})
+
+        def redraw(noises=None):  # The D step's fakes: the same latent means, noises of their own.
+            n_a, n_b = noises if noises is not None else (torch.randn_like(h_a), torch.randn_like(h_b))
+            return {"dis_a": gen_a.decode(h_b.detach() + n_b), "dis_b": gen_b.decode(h_a.detach() + n_a)}
+
+        return GeneratorPass(terms, weights, {"dis_a": x_ba, "dis_b": x_ab}, redraw)
 
     def encode_content(self, nets, x, domain):
         """The shared latent's mean (no noise)."""

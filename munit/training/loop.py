@@ -113,8 +113,8 @@ class Trainer:
         """One discriminator update, then one generator update that uses the updated discriminators.
 
         `dis_draws`/`gen_draws` pass recorded random draws (e.g. s_a, s_b) to `method.dis_fakes` and
-        `method.generator_pass`, for comparisons with other runs; normally they draw their own. In fast
-        mode the discriminators judge the generator pass's fakes and `dis_draws` is not used."""
+        `method.generator_pass` (in fast mode, to the pass's `redraw`), for comparisons with other runs;
+        normally they draw their own."""
         self.nets.train()
         if self.world.size > 1:
             torch.manual_seed(step_seed(self.cfg.seed, self.world.rank, self.iteration))
@@ -133,8 +133,11 @@ class Trainer:
             d_terms = update_discriminators(fakes)
         with self._autocast():
             gen_pass = method.generator_pass(nets, x_a, x_b, **(gen_draws or {}))
-        if not exact:  # pix2pix's order: one generator pass, D learns from its fakes, G from the updated D.
-            d_terms = update_discriminators(gen_pass.fakes)
+        if not exact:  # One generator pass; D learns from fakes of independent draws made from its encodings.
+            with torch.no_grad(), self._autocast():
+                same = gen_pass.redraw is None or self.cfg.dis_same_draws
+                fakes = gen_pass.fakes if same else gen_pass.redraw(**(dis_draws or {}))
+            d_terms = update_discriminators(fakes)
 
         # The reference also computes D's weight gradients in the G step and zeroes them unused; fast mode
         # freezes D instead. Neither changes an update.
