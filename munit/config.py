@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 import warnings
@@ -20,6 +21,7 @@ from munit.nets.blocks import ACTIVATIONS, NORMS, PAD_TYPES
 
 METHODS = ("munit", "unit", "cyclegan", "cyclegan_noise", "pix2pix", "bicyclegan")
 BUILTIN_PREFIX = "builtin:"
+MAX_INT = 2 ** 53  # Largest integer a key may hold (seeds included): beyond it values lose meaning or overflow.
 
 
 class ConfigError(ValueError):
@@ -220,7 +222,7 @@ def _build(cls: type, raw: dict[str, Any], source: str, prefix: str) -> Any:
         kind = hints[key]
         if dataclasses.is_dataclass(kind):
             if not isinstance(value, dict):
-                raise ConfigError(f"{source}: {name!r} must be a section of keys, got {value!r}")
+                raise ConfigError(f"{source}: {name!r} must be a section of keys, got {_short(value)}")
             values[key] = _build(kind, value, source, prefix=f"{name}.")
         else:
             values[key] = _coerce(value, kind, source, name)
@@ -236,21 +238,37 @@ def _coerce(value: Any, kind: Any, source: str, name: str) -> Any:
     if kind is bool and isinstance(value, bool):
         return value
     if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) > MAX_INT:
+            raise ConfigError(f"{source}: {name!r} is {_short(value)}; expected an integer of at most {MAX_INT:,}")
         return value
-    if kind is float and not isinstance(value, bool):
+    if kind is float and not isinstance(value, (bool, dict, list)):
         try:
-            return float(value)  # YAML 1.1 reads 1e-4 as a string.
-        except (TypeError, ValueError):
+            number = float(value)  # YAML 1.1 reads 1e-4 as a string.
+        except (TypeError, ValueError, OverflowError):
             pass
+        else:
+            if not math.isfinite(number):
+                raise ConfigError(f"{source}: {name!r} is {_short(value)}; expected a finite number")
+            return number
     if kind is str and isinstance(value, str):
         return value
     expected = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[kind]
-    raise ConfigError(f"{source}: {name!r} must be {expected}{' or null' if optional else ''}, got {value!r}")
+    raise ConfigError(f"{source}: {name!r} must be {expected}{' or null' if optional else ''}, got {_short(value)}")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """repr(value) cut to `limit` characters: a value may be huge (a YAML alias bomb, a 10**5-digit int)."""
+    if isinstance(value, (dict, list)):
+        return f"a {'mapping' if isinstance(value, dict) else 'list'} of {len(value)} items"
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _check(cfg: Config, source: str) -> None:
     def fail(key: str, value: Any, allowed: str) -> None:
-        raise ConfigError(f"{source}: {key!r} is {value!r}; {allowed}")
+        raise ConfigError(f"{source}: {key!r} is {_short(value)}; {allowed}")
 
     for key, allowed in CHOICES.items():
         value = _get(cfg, key)
@@ -332,7 +350,40 @@ def _flat_items(cfg: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return items
 
 
+CONFIG_HEADER = "# The resolved config of this run, written by munit train.\n"
+
+
 def save_config(cfg: Config, path: Path) -> None:
     from munit.utils import atomic_write_text
 
-    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    atomic_write_text(path, CONFIG_HEADER + yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def written_by_munit(path: Path) -> bool:
+    """Whether `path` is a config that `save_config` wrote (and munit may overwrite)."""
+    with open(path, "rb") as f:
+        return f.read(len(CONFIG_HEADER)) == CONFIG_HEADER.encode()
+
+
+FIXED_AFTER_START = ("method", "seed", "init", "input_dim_a", "input_dim_b", "unit_share_weights", "gen.", "dis.")
+
+
+def resume_changes(saved: dict[str, Any], cfg: Config, source: str) -> list[str]:
+    """Keys whose value differs from `saved` (the config a run started with), as "key old -> new". Raises
+    ConfigError for keys that cannot change once a run has started (networks, seed, initialisation)."""
+    old, new = dict(_flat_dict(saved)), dict(_flat_items(cfg))
+    changed = [k for k in new if k in old and old[k] != new[k]]
+    fixed = [k for k in changed if k in FIXED_AFTER_START or k.startswith(tuple(p for p in FIXED_AFTER_START
+                                                                              if p.endswith(".")))]
+    if fixed:
+        listed = ", ".join(f"{k} ({_short(old[k])} -> {_short(new[k])})" for k in fixed)
+        raise ConfigError(f"{source}: --resume with {listed}: cannot change in a run that has started; "
+                          "undo the change or train into a new --output")
+    return [f"{k} {_short(old[k])} -> {_short(new[k])}" for k in changed]
+
+
+def _flat_dict(raw: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    items = []
+    for key, value in raw.items():
+        items += _flat_dict(value, f"{prefix}{key}.") if isinstance(value, dict) else [(f"{prefix}{key}", value)]
+    return items

@@ -144,3 +144,37 @@ def test_command_reference_is_generated_from_the_parser_and_up_to_date():
     for command in ("train", "translate", "sample", "evaluate", "train-classifier", "export", "app",
                     "export-reference"):
         assert f"## munit {command}\n" in text, command
+
+
+def test_resume_applies_a_changed_lr_and_refuses_a_changed_network(tmp_path, capsys):
+    """`--resume --set lr=...` trains at the new rate (it was recorded and ignored); a change that cannot
+    apply to a started run is refused before anything is written."""
+    config, out = write_config(tmp_path / "c.yaml", lr=0.0001, lr_policy="constant"), tmp_path / "run"
+    assert main(["train", "--config", str(config), "--output", str(out), "--no-progress"]) == 0
+    assert main(["train", "--config", str(config), "--output", str(out), "--no-progress", "--resume",
+                 "--set", "lr=0.005", "--set", "max_iter=4"]) == 0
+    assert "lr 0.0001 -> 0.005" in capsys.readouterr().err
+    state = torch.load(out / "checkpoints" / "ckpt_00000004.pt", weights_only=True)
+    assert [g["lr"] for opt in state["optimizers"].values() for g in opt["param_groups"]] == [0.005, 0.005]
+    assert yaml.safe_load((out / "config.yaml").read_text())["lr"] == 0.005
+    before = (out / "config.yaml").read_text()
+    code = main(["train", "--config", str(config), "--output", str(out), "--no-progress", "--resume",
+                 "--set", "max_iter=6", "--set", "gen.dim=8"])
+    err = capsys.readouterr().err
+    assert code == 2 and "gen.dim (4 -> 8): cannot change in a run that has started" in err
+    assert err.count("\n") == 1
+    assert (out / "config.yaml").read_text() == before
+    assert not (out / "checkpoints" / "ckpt_00000006.pt").exists()
+
+
+def test_train_never_overwrites_a_config_it_did_not_write(tmp_path, capsys):
+    """`--output DIR` where DIR/config.yaml is the user's own (commented) config: refused, file intact."""
+    run = tmp_path / "exp"
+    run.mkdir()
+    mine = write_config(run / "config.yaml")
+    mine.write_text("# my notes on this experiment\n" + mine.read_text())
+    text = mine.read_text()
+    code = main(["train", "--config", str(mine), "--output", str(run), "--no-progress"])
+    assert code == 2 and "config.yaml: a file munit did not write" in capsys.readouterr().err
+    assert mine.read_text() == text
+    assert not (run / "checkpoints").exists()

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import time
 import warnings
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from munit.config import (
     METHODS,
@@ -68,6 +72,12 @@ def test_unknown_key_suggests_the_closest():
     ({"method": "pix2pix", "new_size": 96, "crop_image_height": 96, "crop_image_width": 64},
      r"method pix2pix \(a U-Net down to 1x1\) needs square crops whose side is a power of 2"),
     ({"method": "cyclegan", "identity_w": 5, "input_dim_a": 1}, r"identity loss needs input_dim_a == input_dim_b"),
+    ({"gamma": float("nan")}, r"'gamma' is nan; expected a finite number"),
+    ({"recon_x_w": float("inf")}, r"'recon_x_w' is inf; expected a finite number"),
+    ({"lr": "nan"}, r"'lr' is 'nan'; expected a finite number"),
+    ({"seed": 10 ** 23}, r"'seed' is 100000000000000000000000; expected an integer of at most"),
+    ({"max_iter": 10 ** 5000}, r"'max_iter' is an integer of about 5000 digits; expected an integer of at most"),
+    ({"lr": 10 ** 400}, r"'lr' must be a number, got an integer of about 400 digits"),
 ])
 def test_bad_values_name_the_key(raw, message):
     with pytest.raises(ConfigError, match=message):
@@ -122,3 +132,51 @@ def test_config_reference_is_generated_from_the_config_and_up_to_date():
         if f.name not in ("gen", "dis"):
             assert f"| `{f.name}` |" in text, f.name
     assert "| `dis.gan_type` | str | `lsgan` | lsgan, nsgan |" in text
+
+
+def test_yaml_nan_inf_and_alias_bombs_are_refused_quickly(tmp_path):
+    """As a user writes them in a file: YAML's .nan/.inf, and an alias bomb (9 x 9 x ... nested lists that
+    repr() would expand to gigabytes) in a value; the message stays one short line."""
+    (tmp_path / "nan.yaml").write_text("gamma: .nan\n")
+    with pytest.raises(ConfigError, match=r"nan.yaml: 'gamma' is nan; expected a finite number"):
+        load_config(tmp_path / "nan.yaml")
+    with pytest.raises(ConfigError, match=r"'recon_x_w' is inf"):
+        load_config(tmp_path / "nan.yaml", ["gamma=0.5", "recon_x_w=.inf"])
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    levels += [f"{c}: &{c} [{', '.join(['*' + p] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi", strict=True)]
+    (tmp_path / "bomb.yaml").write_text("\n".join(levels[:1]) + "\nbomb:\n" + "\n".join(
+        "  " + line for line in levels[1:]) + "\nlr: *i\n")
+    start = time.perf_counter()
+    with pytest.raises(ConfigError) as error:
+        load_config(tmp_path / "bomb.yaml")
+    assert time.perf_counter() - start < 5
+    assert len(str(error.value)) < 300 and "\n" not in str(error.value)
+
+
+NUMERIC_KEYS = [f.name for f in dataclasses.fields(Config) if f.type in ("int", "float", "int | None",
+                                                                          "float | None")]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(key=st.sampled_from(NUMERIC_KEYS + [f"gen.{k}" for k in ("dim", "style_dim", "n_res", "mlp_dim")]
+                           + [f"dis.{k}" for k in ("dim", "n_layer", "num_scales")]),
+       value=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(min_value=-(10 ** 30),
+                       max_value=10 ** 30), st.text(max_size=20), st.booleans(), st.none(),
+                       st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(),
+                                                                           max_size=2),
+                       st.recursive(st.lists(st.none(), max_size=2), lambda inner: st.lists(inner, max_size=2),
+                                    max_leaves=50)))
+def test_fuzzed_config_values_are_accepted_or_refused_naming_their_key(key, value):
+    """Any value of any type (NaN, inf, huge ints, strings, nesting) for a numeric key: a valid config, or a
+    ConfigError that names the key; never another exception, never a non-finite number kept."""
+    *section, leaf = key.split(".")
+    raw = {section[0]: {leaf: value}} if section else {leaf: value}
+    try:
+        cfg = config_from_dict(raw)
+    except ConfigError as e:
+        assert repr(key) in str(e) or f"'{key.split('.')[0]}'" in str(e), str(e)
+        assert len(str(e)) < 400
+        return
+    got = getattr(getattr(cfg, section[0]) if section else cfg, leaf)
+    assert got is None or (isinstance(got, float) and math.isfinite(got)) or (isinstance(got, int)
+                                                                             and abs(got) <= 2 ** 53)

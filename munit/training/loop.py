@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -11,7 +12,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from munit.config import Config, save_config
+from munit.config import Config, resume_changes, save_config, written_by_munit
 from munit.data import build_split, stack, training_batches
 from munit.methods import METHODS, Method, build_method
 from munit.training.checkpoint import (
@@ -240,16 +241,18 @@ class Trainer:
             load_networks(self.ema, state["ema"] or {n: state["nets"][n] for n in self.ema}, source)
         for optimizer, key in ((self.opt_gen, "gen"), (self.opt_dis, "dis")):
             optimizer.load_state_dict(state["optimizers"][key])
-            for group in optimizer.param_groups:  # This run's kernel, whatever mode saved the state.
-                group.update(self._adam_kernel())
+            for group in optimizer.param_groups:  # This config's kernel and settings, whatever saved the state.
+                group.update(self._adam_kernel(), betas=(self.cfg.beta1, self.cfg.beta2),
+                             weight_decay=self.cfg.weight_decay)
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.skipped_steps = dict(state.get("skipped_steps", self.skipped_steps))
         for scheduler, key in zip(self.schedulers, ("gen", "dis"), strict=True):
             scheduler.load_state_dict(state["schedulers"][key])
+            scheduler.base_lrs = [self.cfg.lr] * len(scheduler.base_lrs)  # A changed lr applies (set_iteration).
         self.display_styles = state["display_styles"]
         self.method.load_state_dict(state.get("method_state", {}))
-        self.iteration = int(state["iteration"])
+        self.set_iteration(int(state["iteration"]))
         torch.set_rng_state(state["rng"]["torch"])
         if state["rng"]["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
@@ -290,9 +293,17 @@ def train(cfg: Config, run_dir: str | Path, device: torch.device, resume: bool =
                              "to continue it or choose another --output")
     paired = METHODS[cfg.method].paired
     data = {split: build_split(cfg, split, paired) for split in ("train", "test")}  # Bad data fails first.
+    config_file = run_dir / "config.yaml"
+    if latest is None and config_file.is_file() and not written_by_munit(config_file):
+        raise RunExistsError(f"{config_file}: a file munit did not write; munit keeps its run's config there, "
+                             "so choose another --output")
     trainer = Trainer(cfg, device, world)
     if latest is not None:
-        trainer.load_state(load_checkpoint(latest, map_location=device), latest)
+        state = load_checkpoint(latest, map_location=device)
+        changes = resume_changes(state["config"], cfg, str(latest))  # Refuses changes that cannot apply.
+        trainer.load_state(state, latest)
+        if changes and world.is_main:
+            print(f"munit: resuming with {', '.join(changes)}", file=sys.stderr)
         if world.is_main:  # Temporary files of writes that a crash interrupted.
             for stale in [*checkpoint_dir(run_dir).glob(".*.tmp"), *(run_dir / "images").glob(".*.tmp")]:
                 stale.unlink(missing_ok=True)
@@ -303,7 +314,7 @@ def train(cfg: Config, run_dir: str | Path, device: torch.device, resume: bool =
     broadcast_state(trainer.nets, world)
     start = trainer.iteration
     if world.is_main:
-        save_config(cfg, run_dir / "config.yaml")
+        save_config(cfg, config_file)
 
     batches = training_batches(cfg, data["train"], start, device, paired, num_workers, world)
     test_display = _displays(cfg, data["test"])
