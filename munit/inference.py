@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,11 +72,14 @@ def input_paths(path: str | Path) -> list[Path]:
 def translate_files(model: Model, inputs: str | Path, output: str | Path, direction: str = "a2b",
                     num_styles: int = 10, style_image: str | Path | None = None, seed: int = 10) -> list[Path]:
     """Translate every input image; write `<stem>_style<j>.png` (random styles) or `<stem>_ref.png`
-    (the style of `style_image`) into `output`. Returns the written paths."""
+    (the style of `style_image`) into `output`, in the subfolders the inputs have under `inputs` (a
+    name shared by two inputs of one folder, x.png and x.jpg, keeps its extension: `x.jpg_ref.png`).
+    Each output is written as soon as it is made. Returns the written paths."""
     src, tgt = direction[0], direction[2]
     output = Path(output)
     device = model.device
     paths = input_paths(inputs)
+    names = output_names(paths, Path(inputs))
     written = []
     generator = torch.Generator(device=device).manual_seed(seed)
     style = None
@@ -86,21 +90,32 @@ def translate_files(model: Model, inputs: str | Path, output: str | Path, direct
         style = model.method.encode_style(model.nets, ref, tgt)
     elif not model.method.multimodal:
         num_styles = 1
-    for path in tqdm(paths, unit="img", disable=None if len(paths) > 1 else True):
+    for path, name in tqdm(list(zip(paths, names, strict=True)), unit="img",
+                           disable=None if len(paths) > 1 else True):
         x = prepare(path, model, src).to(device)
         if style is not None:
-            outputs = {"ref": model.method.translate(model.nets, x, direction, style)}
+            outputs = (("ref", lambda: model.method.translate(model.nets, x, direction, style)),)
         elif model.method.multimodal:
             styles = model.method.random_styles(num_styles, device, generator)
-            outputs = {f"style{j:02d}": model.method.translate(model.nets, x, direction, styles[j:j + 1])
-                       for j in range(num_styles)}
+            outputs = ((f"style{j:02d}", lambda j=j: model.method.translate(model.nets, x, direction,
+                                                                            styles[j:j + 1]))
+                       for j in range(num_styles))
         else:
-            outputs = {"out": model.method.translate(model.nets, x, direction)}
-        for tag, y in outputs.items():
-            target = output / f"{path.stem}_{tag}.png"
-            save_png(to_pil(y[0]), target)
+            outputs = (("out", lambda: model.method.translate(model.nets, x, direction)),)
+        for tag, make in outputs:
+            target = output / f"{name}_{tag}.png"
+            save_png(to_pil(make()[0]), target)
             written.append(target)
     return written
+
+
+def output_names(paths: list[Path], inputs: Path) -> list[str]:
+    """Output name stems: each input's path under the `inputs` folder without its extension, or with it
+    where two inputs of one folder share a stem."""
+    rel = [p.relative_to(inputs) if inputs.is_dir() else Path(p.name) for p in paths]
+    stems = [r.with_suffix("") for r in rel]
+    shared = {s for s, n in Counter(stems).items() if n > 1}
+    return [str(r if s in shared else s) for r, s in zip(rel, stems, strict=True)]
 
 
 @torch.no_grad()

@@ -178,3 +178,19 @@ def test_train_never_overwrites_a_config_it_did_not_write(tmp_path, capsys):
     assert code == 2 and "config.yaml: a file munit did not write" in capsys.readouterr().err
     assert mine.read_text() == text
     assert not (run / "checkpoints").exists()
+
+
+def test_translate_mirrors_subfolders_so_no_output_overwrites_another(run, tmp_path, capsys):
+    """x.png, sub1/x.png, sub2/x.jpg and sub2/x.png used to give 4 x 2 "written" images in 2 files."""
+    inputs = tmp_path / "in"
+    for i, name in enumerate(["x.png", "sub1/x.png", "sub2/x.jpg", "sub2/x.png"]):
+        write_image(inputs / name, size=(36, 30), seed=i)
+    out = tmp_path / "out"
+    assert main(["translate", "--checkpoint", str(run), "--input", str(inputs), "--output", str(out),
+                 "--num-styles", "2", "--seed", "1"]) == 0
+    files = sorted(str(f.relative_to(out)) for f in out.rglob("*.png"))
+    assert files == sorted(f"{stem}_style{j:02d}.png" for stem in ("x", "sub1/x", "sub2/x.jpg", "sub2/x.png")
+                           for j in range(2))
+    assert "wrote 8 " in capsys.readouterr().out
+    first = read(out / "x_style00.png")
+    assert not np.array_equal(first, read(out / "sub1" / "x_style00.png"))  # Different inputs, both kept.
