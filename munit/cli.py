@@ -19,7 +19,7 @@ from munit.utils import MissingExtra, pick_device
 from munit.weights import WeightsMissing
 
 USER_ERRORS = (ConfigError, DataError, CheckpointError, RunExistsError, NonFiniteError, VGGWeightsMissing,
-               RunWriteError, WeightsMissing, MissingExtra, ValueError)
+               RunWriteError, WeightsMissing, MissingExtra, ValueError, OSError)  # OSError: full disk, permissions.
 
 
 def main(argv: list[str] | None = None) -> int:

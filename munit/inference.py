@@ -94,17 +94,15 @@ def translate_files(model: Model, inputs: str | Path, output: str | Path, direct
                            disable=None if len(paths) > 1 else True):
         x = prepare(path, model, src).to(device)
         if style is not None:
-            outputs = (("ref", lambda: model.method.translate(model.nets, x, direction, style)),)
+            jobs = [("ref", style)]
         elif model.method.multimodal:
             styles = model.method.random_styles(num_styles, device, generator)
-            outputs = ((f"style{j:02d}", lambda j=j: model.method.translate(model.nets, x, direction,
-                                                                            styles[j:j + 1]))
-                       for j in range(num_styles))
+            jobs = ((f"style{j:02d}", styles[j:j + 1]) for j in range(num_styles))
         else:
-            outputs = (("out", lambda: model.method.translate(model.nets, x, direction)),)
-        for tag, make in outputs:
+            jobs = [("out", None)]
+        for tag, code in jobs:
             target = output / f"{name}_{tag}.png"
-            save_png(to_pil(make()[0]), target)
+            save_png(to_pil(model.method.translate(model.nets, x, direction, code)[0]), target)
             written.append(target)
     return written
 

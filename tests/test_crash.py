@@ -109,3 +109,82 @@ def test_a_full_disk_keeps_the_previous_checkpoint_and_stops_with_one_line(tmp_p
     assert latest.name == "ckpt_00000004.pt" and load_checkpoint(latest)["iteration"] == 4
     # No partial file is left: the temporary file of the failed write was removed.
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["ckpt_00000004.pt", "latest"]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real filesystem of 1 MiB (a tmpfs) to fill up; skips where mounting one is not allowed."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root on Linux; the simulated full-disk test still runs")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()})")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(disk, leave: int = 0) -> None:
+    """Fill `disk` up to `leave` bytes of free space."""
+    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+    with open(disk / "filler", "wb") as f:
+        f.write(b"\0" * max(free - leave, 0))
+
+
+def test_a_real_full_disk_during_training_stops_with_one_line_and_an_intact_checkpoint(small_disk, tmp_path,
+                                                                                      capsys):
+    """Checkpoints pile up (keep_last 0) on a 1 MiB filesystem until a write fails for real: torch.save's
+    own error, a grid or a log line, whichever comes first; one line, the last checkpoint loads."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "max_iter": 400, "keep_last": 0}))
+    run = small_disk / "run"
+    code = main(["train", "--config", str(config), "--output", str(run), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "No space left on device" in err[0] and "is intact" in err[0]
+    latest = latest_checkpoint(run)
+    assert latest is not None and str(latest) in err[0]
+    assert load_checkpoint(latest)["iteration"] >= 2
+    assert not list(run.rglob(".*.tmp"))  # The failed write's temporary file is gone.
+
+
+def test_a_full_disk_at_training_start_and_in_translate_gives_one_line(small_disk, tmp_path, capsys):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "max_iter": 2}))
+    assert main(["train", "--config", str(config), "--output", str(tmp_path / "run"), "--no-progress"]) == 0
+    fill(small_disk)
+    code = main(["train", "--config", str(config), "--output", str(small_disk / "run"), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "No space left on device" in err[0], err
+    (small_disk / "filler").unlink()
+    images = tmp_path / "in"
+    images.mkdir()
+    from helpers import write_image
+
+    for i in range(3):
+        write_image(images / f"{i}.png", size=(32, 32), seed=i)
+    fill(small_disk, leave=20_000)
+    code = main(["translate", "--checkpoint", str(tmp_path / "run"), "--input", str(images), "--output",
+                 str(small_disk / "out"), "--num-styles", "50"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "No space left on device" in err[0], err
+    assert not list((small_disk / "out").glob(".*.tmp"))
+
+
+def test_files_are_written_with_the_users_umask(tmp_path):
+    from munit.utils import atomic_torch_save, atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        atomic_torch_save({"x": 1}, tmp_path / "b.pt")
+        os.umask(0o027)
+        atomic_write_text(tmp_path / "c.txt", "x")
+    finally:
+        os.umask(old)
+    modes = [(tmp_path / name).stat().st_mode & 0o777 for name in ("a.txt", "b.pt", "c.txt")]
+    assert modes == [0o644, 0o644, 0o640]

@@ -37,10 +37,16 @@ class RunLog:
             for name, value in scalars.items():
                 self.writer.add_scalar(name, value, iteration)
 
-    def close(self) -> None:
-        self.file.close()
-        if self.writer is not None:
-            self.writer.close()
+    def close(self, quiet: bool = False) -> None:
+        """Close both logs; `quiet` (while another error is on its way up) swallows write errors of the
+        final flush, which on a full disk would hide the first error under a second traceback."""
+        try:
+            self.file.close()
+            if self.writer is not None:
+                self.writer.close()
+        except (OSError, RuntimeError):
+            if not quiet:
+                raise
 
 
 def _iteration(line: str) -> int | None:

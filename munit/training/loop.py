@@ -314,17 +314,24 @@ def train(cfg: Config, run_dir: str | Path, device: torch.device, resume: bool =
     broadcast_state(trainer.nets, world)
     start = trainer.iteration
     if world.is_main:
-        save_config(cfg, config_file)
+        try:
+            save_config(cfg, config_file)
+        except OSError as e:
+            raise _write_error(run_dir, e, trainer) from None
 
     batches = training_batches(cfg, data["train"], start, device, paired, num_workers, world)
     test_display = _displays(cfg, data["test"])
     train_display = _displays(cfg, data["train"])
     image_dir = run_dir / "images"
 
-    log = RunLog(run_dir, start) if world.is_main else None
+    try:
+        log = RunLog(run_dir, start) if world.is_main else None
+    except OSError as e:
+        raise _write_error(run_dir, e, trainer) from None
     bar = tqdm(total=cfg.max_iter, initial=start, disable=not progress or not world.is_main, dynamic_ncols=True,
                unit="it")
     last_time, last_iter = time.perf_counter(), start
+    failed = False
     try:
         while trainer.iteration < cfg.max_iter:
             x_a, x_b = (x.to(device, non_blocking=True) for x in next(batches))
@@ -352,23 +359,32 @@ def train(cfg: Config, run_dir: str | Path, device: torch.device, resume: bool =
             if it % cfg.snapshot_save_iter == 0 or final:
                 save_checkpoint(run_dir, trainer.state(), it, cfg.keep_last)
     except NonFiniteError as e:
+        failed = True
         last_good = latest_checkpoint(run_dir)
         raise NonFiniteError(f"{e}; last good checkpoint: {last_good if last_good else 'none yet'}") from None
     except OSError as e:  # Disk full, permissions, a vanished mount: every write is atomic, nothing is half done.
-        last_good = latest_checkpoint(run_dir)
-        raise RunWriteError(f"{run_dir}: cannot write {e.filename or 'the run'} ({e.strerror or e}) at iteration "
-                            f"{trainer.iteration}; the latest checkpoint {last_good or '(none yet)'} is intact, "
-                            "continue with --resume once there is room") from None
+        failed = True
+        raise _write_error(run_dir, e, trainer) from None
+    except BaseException:
+        failed = True
+        raise
     finally:
         bar.close()
         if log is not None:
-            log.close()
+            log.close(quiet=failed)
     if cfg.skip_bad_images and world.is_main:
         skipped = {d: data["train"][d].skipped() for d in "ab"}
         if any(skipped.values()):
             warnings.warn(f"skipped unreadable training images: {skipped['a']} of domain A, {skipped['b']} of "
                           "domain B (skip_bad_images); their neighbours were used instead", stacklevel=2)
     return run_dir
+
+
+def _write_error(run_dir: Path, e: OSError, trainer: Trainer) -> RunWriteError:
+    last_good = latest_checkpoint(run_dir)
+    return RunWriteError(f"{run_dir}: cannot write {e.filename or 'the run'} ({e.strerror or e}) at iteration "
+                         f"{trainer.iteration}; the latest checkpoint {last_good or '(none yet)'} is intact, "
+                         "continue with --resume once there is room")
 
 
 def _displays(cfg: Config, data: dict) -> dict[str, torch.Tensor]:
