@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 from munit.api import Translator
+from munit.data.images import DataError
 
 FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF"}
 MAX_UPLOAD_BYTES = 8 * 2 ** 20  # One request body (two base64 images fit).
@@ -82,12 +83,24 @@ class App:
         return {"method": m.name, "directions": list(m.directions), "multimodal": m.multimodal,
                 "reference_guided": m.reference_guided, "iteration": self.t.model.iteration}
 
+    def _checked(self, image: Image.Image, domain: str) -> Image.Image:
+        """The image, if its size after the method's resizing is within bounds (checked before resizing)."""
+        try:
+            self.t.method.inference_size(*image.size, domain)
+        except DataError as e:
+            raise UploadError(str(e), HTTPStatus.REQUEST_ENTITY_TOO_LARGE) from None
+        return image
+
     def handle(self, action: str, request: dict) -> dict:
         direction = request.get("direction", "a2b")
         if direction not in self.t.method.directions:
             raise UploadError(f"direction must be one of {', '.join(self.t.method.directions)}")
-        image = decode_image(request.get("image", ""), "image", self.max_pixels)
+        image = self._checked(decode_image(request.get("image", ""), "image", self.max_pixels), direction[0])
         seed = _int(request.get("seed", 0), "seed", 0, 2 ** 31 - 1)
+        reference = None
+        if action == "reference":  # Decoded and checked before the lock, which only the networks need.
+            reference = self._checked(decode_image(request.get("reference", ""), "reference", self.max_pixels),
+                                      direction[2])
         with self.lock:
             if action == "translate":
                 n = _int(request.get("num_styles", 6), "num_styles", 1, MAX_STYLES)
@@ -96,7 +109,6 @@ class App:
                 outputs = self.t.translate(image, direction, num_styles=n, seed=seed)
                 return {"images": [data_url(o) for o in outputs], "seed": seed}
             if action == "reference":
-                reference = decode_image(request.get("reference", ""), "reference", self.max_pixels)
                 if not self.t.method.reference_guided:
                     raise UploadError(f"method {self.t.method.name!r} cannot copy a reference's style")
                 return {"images": [data_url(self.t.translate(image, direction, style=reference))]}

@@ -51,7 +51,10 @@ def prepare(path: Path, model: Model, domain: str) -> torch.Tensor:
     """Open an image for the networks: the domain's channels, resized as the method needs (see
     `Method.inference_size`). Returns (1, C, H, W) in [-1, 1]."""
     img = open_image(path, model.cfg.input_dim(domain))
-    new = model.method.inference_size(*img.size, domain)
+    try:
+        new = model.method.inference_size(*img.size, domain)
+    except DataError as e:
+        raise DataError(f"{path}: {e}") from None
     if new != img.size:
         img = img.resize(new, resample=3)  # Bicubic.
     return to_tensor(img)[None]

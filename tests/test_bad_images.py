@@ -173,3 +173,26 @@ def test_training_skips_bad_images_and_reports_how_many(tmp_path):
 
     last = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[-1])
     assert last["skipped/images"] == 3
+
+
+def test_extreme_aspect_ratios_are_refused_before_resizing(tmp_path, capsys):
+    """A 1 x 300,000 px PNG is 1.2 kB and within the file pixel limit, but resizing its shorter side to the
+    training size would make 64 x 19,200,000 px: refused naming the file, in training and in translate,
+    in well under a second and without the memory."""
+    import time
+
+    from munit.data.images import FileDataset
+
+    bomb = tmp_path / "thin.png"
+    Image.new("RGB", (1, 300_000)).save(bomb)
+    assert bomb.stat().st_size < 5_000
+    data = FileDataset([bomb], size=64, crop=(64, 64), channels=3, train=True)
+    start = time.perf_counter()
+    with pytest.raises(DataError, match=r"thin.png: 1x300000 px would be 64x19200000 px after resizing"):
+        data[0]
+    assert time.perf_counter() - start < 2
+    run = tmp_path / "run"
+    train(tiny_config(max_iter=1), run, torch.device("cpu"), progress=False)
+    code = main(["translate", "--checkpoint", str(run), "--input", str(bomb), "--output", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "thin.png: 1x300000 px would be" in err[0]

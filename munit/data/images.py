@@ -13,6 +13,7 @@ from torch.utils.data import Dataset
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".gif")
 MAX_PIXELS = 64_000_000  # Larger images are refused before decoding (a decompression bomb, or a mistake).
+MAX_RESIZED_PIXELS = 16_000_000  # Larger results of resizing an image are refused before resizing.
 MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 
 
@@ -81,12 +82,27 @@ def to_tensor(img: Image.Image) -> torch.Tensor:
     return torch.from_numpy(arr.transpose(2, 0, 1).copy()).div_(127.5).sub_(1.0)
 
 
+def shorter_side_to(width: int, height: int, size: int) -> tuple[int, int]:
+    """(width, height) scaled so that the shorter side is `size`."""
+    scale = size / min(width, height)
+    return max(size, round(width * scale)), max(size, round(height * scale))
+
+
+def check_resized(width: int, height: int, new: tuple[int, int]) -> None:
+    """Refuse an image whose resized size `new` is over MAX_RESIZED_PIXELS: a few bytes of 1 x 300,000 px
+    pass the file's pixel limit, then become 64 x 19,200,000 px when the shorter side is resized."""
+    if new[0] * new[1] > MAX_RESIZED_PIXELS:
+        raise DataError(f"{width}x{height} px would be {new[0]}x{new[1]} px after resizing, more than the "
+                        f"{MAX_RESIZED_PIXELS:,} munit works on at once (an extreme aspect ratio?)")
+
+
 def resize_shorter(img: Image.Image, size: int) -> Image.Image:
     w, h = img.size
     if min(w, h) == size:
         return img
-    scale = size / min(w, h)
-    return img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
+    new = shorter_side_to(w, h, size)
+    check_resized(w, h, new)
+    return img.resize(new, Image.BILINEAR)
 
 
 def transform(img: Image.Image, size: int, crop: tuple[int, int], train: bool, flip: bool,
@@ -131,12 +147,20 @@ class ImageDataset(Dataset):
     def name(self, index: int) -> str:
         return f"{index:06d}"
 
+    def source(self, index: int) -> str:
+        """Where image `index` comes from, for messages."""
+        return self.name(index)
+
     def __getitem__(self, item: int | tuple[int, int]) -> torch.Tensor:
         index, seed = item if isinstance(item, tuple) else (item, index_seed(item))
         rng = random.Random(seed)
         for attempt in range(len(self)):
             try:
                 img = self.open((index + attempt) % len(self))
+                try:
+                    check_resized(*img.size, shorter_side_to(*img.size, self.size))
+                except DataError as e:
+                    raise DataError(f"{self.source((index + attempt) % len(self))}: {e}") from None
                 break
             except DataError as e:
                 if not self.skip_bad_images:
@@ -168,6 +192,9 @@ class FileDataset(ImageDataset):
 
     def name(self, index: int) -> str:
         return self.paths[index].stem
+
+    def source(self, index: int) -> str:
+        return str(self.paths[index])
 
 
 class HalfDataset(FileDataset):

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from munit.config import Config
+from munit.data.images import check_resized
 from munit.losses import dis_loss, gen_adv_loss
 from munit.nets.blocks import init_weights
 
@@ -77,6 +78,7 @@ class Method:
         size, multiple = self.cfg.size_of(domain), 2 ** self.cfg.gen.n_downsample
         scale = size / min(width, height)
         w, h = (max(16, round(v * scale / multiple) * multiple) for v in (width, height))
+        check_resized(width, height, (w, h))
         return w, h
 
     def to(self, device: torch.device) -> Method:
