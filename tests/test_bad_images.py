@@ -196,3 +196,29 @@ def test_extreme_aspect_ratios_are_refused_before_resizing(tmp_path, capsys):
     code = main(["translate", "--checkpoint", str(run), "--input", str(bomb), "--output", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "thin.png: 1x300000 px would be" in err[0]
+
+
+def test_a_bad_training_image_read_by_a_loader_worker_gives_one_line(tmp_path, capsys):
+    """With loader worker processes (the default), torch re-raises a worker's error with the worker's whole
+    traceback in its message (21 lines); munit reports the worker's own line."""
+    import yaml
+
+    for domain in ("A", "B"):
+        for split in ("train", "test"):
+            for i in range(8):
+                path = tmp_path / "data" / f"{split}{domain}" / f"{i}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(RNG.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(path)
+    for i in (1, 2, 3):  # Not among the images the sample grids read first (0 and the last four).
+        (tmp_path / "data" / "trainB" / f"{i}.png").write_bytes(b"junk")
+    config = tmp_path / "c.yaml"
+    raw = {"data_root": str(tmp_path / "data"), "new_size": 32, "crop_image_height": 32, "crop_image_width": 32,
+           "batch_size": 1, "max_iter": 50, "num_workers": 1, "display_size": 1, "snapshot_save_iter": 100,
+           "image_save_iter": 100, "image_display_iter": 100,
+           "gen": {"dim": 4, "mlp_dim": 8, "n_downsample": 1, "n_res": 1},
+           "dis": {"dim": 4, "n_layer": 2, "num_scales": 2}}
+    config.write_text(yaml.safe_dump(raw))
+    code = main(["train", "--config", str(config), "--output", str(tmp_path / "run"), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "trainB" in err[0] and "cannot read image" in err[0] and "Traceback" not in err[0]

@@ -60,12 +60,24 @@ def training_batches(cfg: Config, data: dict[str, ImageDataset], start: int, dev
     """Endless (x_a, x_b) batches from iteration `start` on: independent per domain, or aligned pairs;
     in a process group, this process's slice of each global batch."""
     if paired:
-        loader = train_loader(cfg, PairedDataset(data["a"], data["b"]), "a", start, device, num_workers, world)
-        yield from loader
-        return
+        loader = iter(train_loader(cfg, PairedDataset(data["a"], data["b"]), "a", start, device, num_workers, world))
+        while True:
+            yield _next(loader)
     loaders = [iter(train_loader(cfg, data[d], d, start, device, num_workers, world)) for d in "ab"]
     while True:
-        yield next(loaders[0]), next(loaders[1])
+        yield _next(loaders[0]), _next(loaders[1])
+
+
+def _next(loader):
+    """The next batch; a DataError raised in a loader worker comes back with the worker's whole traceback in
+    its message (torch re-raises it so), which is cut back to the worker's own one-line message."""
+    try:
+        return next(loader)
+    except DataError as e:
+        lines = str(e).strip().splitlines()
+        if len(lines) > 1 and lines[0].startswith("Caught DataError"):
+            raise DataError(lines[-1].split("DataError: ", 1)[-1]) from None
+        raise
 
 
 class InfiniteBatches(Sampler):
