@@ -62,7 +62,7 @@ def decode_image(data: str, what: str, max_pixels: int = MAX_PIXELS) -> Image.Im
         raise UploadError(f"{what}: too many pixels", HTTPStatus.REQUEST_ENTITY_TOO_LARGE) from None
     except Exception:  # PIL raises many kinds for broken files.
         raise UploadError(f"{what}: not a readable image", HTTPStatus.UNSUPPORTED_MEDIA_TYPE) from None
-    return img.convert("RGBA" if img.mode in ("RGBA", "LA", "P") and "transparency" in img.info else "RGB")
+    return img  # Converted to the domain's channels as every other path does (munit.data.images.to_mode).
 
 
 def data_url(img: Image.Image) -> str:

@@ -64,7 +64,10 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
 def pick_device(name: str | None = None) -> torch.device:
     """`name` if given (cpu, cuda, cuda:1, mps), else CUDA when available, else CPU."""
     if name:
-        device = torch.device(name)
+        try:
+            device = torch.device(name)
+        except RuntimeError:
+            raise ValueError(f"--device {name}: not a device; expected cpu, cuda, cuda:N or mps") from None
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"--device {name}: CUDA is not available on this machine")
         return device

@@ -179,3 +179,21 @@ def test_requests_write_no_file(server, tmp_path, monkeypatch):
         post(server, action, body)
     assert list(tmp_path.iterdir()) == []
     assert set(Path(tempfile.gettempdir()).iterdir()) <= before
+
+
+def test_the_page_reads_images_as_the_command_line_does(server):
+    """Transparent pixels are white (they were black), 16-bit gray is scaled (it came out almost white)."""
+    def png(img: Image.Image) -> bytes:
+        buffer = io.BytesIO()
+        img.save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    def translated(data: bytes) -> dict:
+        status, result = post(server, "translate", {"image": b64(data), "num_styles": 2, "seed": 3})
+        assert status == 200, result
+        return result
+
+    transparent = png(Image.new("RGBA", (40, 36), (0, 0, 0, 0)))
+    assert translated(transparent) == translated(png(Image.new("RGB", (40, 36), (255, 255, 255))))
+    sixteen = png(Image.fromarray(np.full((36, 40), 32896, dtype=np.uint16)))  # 32896 / 65535 * 255 = 128.
+    assert translated(sixteen) == translated(png(Image.new("RGB", (40, 36), (128, 128, 128))))

@@ -107,6 +107,7 @@ def test_sample_writes_grids(run, tmp_path):
     (["--set", "gen.dimm=3"], "unknown key 'gen.dimm'; did you mean 'gen.dim'?"),
     (["--set", "batch_size=0"], "'batch_size' is 0; expected a value > 0"),
     (["--set", "data_root=/nonexistent"], "/nonexistent/trainA: image folder not found"),
+    (["--device", "tpu"], "--device tpu: not a device; expected cpu, cuda, cuda:N or mps"),
 ])
 def test_bad_train_arguments_give_one_line_errors(tmp_path, capsys, args, message):
     config = write_config(tmp_path / "c.yaml")
@@ -194,3 +195,17 @@ def test_translate_mirrors_subfolders_so_no_output_overwrites_another(run, tmp_p
     assert "wrote 8 " in capsys.readouterr().out
     first = read(out / "x_style00.png")
     assert not np.array_equal(first, read(out / "sub1" / "x_style00.png"))  # Different inputs, both kept.
+
+
+def test_an_output_path_that_is_a_file_gives_one_line(run, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("mine")
+    image = write_image(tmp_path / "x.png")
+    config = write_config(tmp_path / "c.yaml")
+    for args in (["translate", "--checkpoint", str(run), "--input", str(image), "--output", str(blocker)],
+                 ["train", "--config", str(config), "--output", str(blocker), "--no-progress"],
+                 ["export-reference", str(run), "--output", str(blocker)]):
+        code = main(args)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and str(blocker) in err[0], (args[0], err)
+    assert blocker.read_text() == "mine"

@@ -104,9 +104,10 @@ def test_overrides_and_file_errors(tmp_path: Path):
         load_config(path, ["max_iter"])
     with pytest.raises(ConfigError, match=r"missing.yaml: config file not found"):
         load_config(tmp_path / "missing.yaml")
-    path.write_text("gen: [1, 2\n")
-    with pytest.raises(ConfigError, match="c.yaml: not valid YAML"):
+    path.write_text("max_iter: 5\ngen: [1, 2\n")
+    with pytest.raises(ConfigError, match="c.yaml: not valid YAML: .* at line 3, column 1") as error:
         load_config(path)
+    assert "\n" not in str(error.value)  # One line, not PyYAML's five.
     path.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="expected a mapping"):
         load_config(path)

@@ -85,7 +85,7 @@ def test_resuming_with_another_method_names_both(run, tmp_path, capsys):
     code = main(["train", "--config", str(config), "--output", str(run), "--resume", "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
-    assert "checkpoint of method 'munit', the config says 'cyclegan'" in err[0]
+    assert "method ('munit' -> 'cyclegan'): cannot change in a run that has started" in err[0]
 
 
 def test_pretrained_weights_of_other_shapes_list_the_differences(run, tmp_path):

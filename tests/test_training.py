@@ -149,3 +149,33 @@ def test_cyclegan_pool_is_kept_in_checkpoints(tmp_path):
     trainer = Trainer(cfg, CPU)
     trainer.load_state(state, latest_checkpoint(tmp_path))
     assert torch.equal(torch.stack(trainer.method.pools["a"].images), state["method_state"]["pool_a"])
+
+
+def test_a_damaged_latest_pointer_falls_back_to_the_newest_checkpoint(tmp_path):
+    train(tiny_config(max_iter=4, snapshot_save_iter=2), tmp_path, CPU, progress=False)
+    pointer = tmp_path / "checkpoints" / "latest"
+    for damage in (b"\xff\xfe\x00garbage", b"../../etc/passwd\n", b""):
+        pointer.write_bytes(damage)
+        assert latest_checkpoint(tmp_path).name == "ckpt_00000004.pt"
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s.pop("config"), "'config' is missing, expected a dict"),
+    (lambda s: s.update(iteration="abc"), "'iteration' is a str, expected a int"),
+    (lambda s: s.update(nets=[1, 2]), "'nets' is a list, expected a dict"),
+])
+def test_a_checkpoint_with_the_marker_but_missing_or_mistyped_keys_is_named(tmp_path, change, message):
+    from munit.cli import main
+
+    train(tiny_config(max_iter=2), tmp_path / "run", CPU, progress=False)
+    path = latest_checkpoint(tmp_path / "run")
+    state = torch.load(path, weights_only=True)
+    change(state)
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match=f"damaged munit checkpoint: {message}"):
+        load_checkpoint(path)
+    image = tmp_path / "x.png"
+    from helpers import write_image
+
+    write_image(image)
+    assert main(["translate", "--checkpoint", str(path), "--input", str(image), "--output", str(tmp_path / "o")]) == 2

@@ -14,6 +14,7 @@ from munit.utils import atomic_torch_save, atomic_write_text
 FORMAT = "munit-checkpoint"
 VERSION = 1
 POINTER = "latest"
+REQUIRED = {"iteration": int, "method": str, "config": dict, "nets": dict}  # What every reader of a checkpoint uses.
 PATTERN = re.compile(r"ckpt_(\d{8})\.pt$")
 
 
@@ -46,9 +47,10 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
 def latest_checkpoint(run_dir: Path) -> Path | None:
     """The file `latest` points to; the newest complete-looking file if the pointer is missing or stale."""
     pointer = checkpoint_dir(run_dir) / POINTER
-    if pointer.is_file():
-        target = checkpoint_dir(run_dir) / pointer.read_text().strip()
-        if target.is_file():
+    if pointer.is_file():  # A damaged pointer (not text, a stray path) falls back to the newest file.
+        name = pointer.read_bytes()[:256].decode("utf-8", errors="replace").strip()
+        target = checkpoint_dir(run_dir) / name
+        if PATTERN.fullmatch(name) and target.is_file():
             return target
     found = list_checkpoints(run_dir)
     return found[-1] if found else None
@@ -74,6 +76,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a munit checkpoint (no '{FORMAT}' format marker); "
                               "for a NVlabs/MUNIT gen_*.pt file pass its YAML config with --config")
+    for key, kind in REQUIRED.items():
+        if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
+            found = "missing" if key not in state else f"a {type(state[key]).__name__}"
+            raise CheckpointError(f"{path}: damaged munit checkpoint: '{key}' is {found}, expected a "
+                                  f"{kind.__name__}")
     return state
 
 
