@@ -28,6 +28,8 @@ FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF"}
 MAX_UPLOAD_BYTES = 8 * 2 ** 20  # One request body (two base64 images fit).
 MAX_PIXELS = 16_000_000  # Per image, checked from the header before decoding.
 MAX_STYLES = 16
+MAX_REQUESTS = 16  # POSTs handled at once; more get 503 at once instead of a thread each.
+TIMEOUT_S = 30  # Seconds a connection may stall (e.g. an upload that never finishes).
 STEPS = 9  # Images along the style slider.
 
 
@@ -71,6 +73,13 @@ def data_url(img: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+def _field(request: dict, name: str) -> str:
+    value = request.get(name)
+    if not isinstance(value, str) or not value:
+        raise UploadError(f"{name}: missing; expected a base64-encoded image")
+    return value
+
+
 class App:
     """The page's actions on one model; safe to call from several threads."""
 
@@ -93,13 +102,13 @@ class App:
 
     def handle(self, action: str, request: dict) -> dict:
         direction = request.get("direction", "a2b")
-        if direction not in self.t.method.directions:
+        if not isinstance(direction, str) or direction not in self.t.method.directions:
             raise UploadError(f"direction must be one of {', '.join(self.t.method.directions)}")
-        image = self._checked(decode_image(request.get("image", ""), "image", self.max_pixels), direction[0])
+        image = self._checked(decode_image(_field(request, "image"), "image", self.max_pixels), direction[0])
         seed = _int(request.get("seed", 0), "seed", 0, 2 ** 31 - 1)
         reference = None
         if action == "reference":  # Decoded and checked before the lock, which only the networks need.
-            reference = self._checked(decode_image(request.get("reference", ""), "reference", self.max_pixels),
+            reference = self._checked(decode_image(_field(request, "reference"), "reference", self.max_pixels),
                                       direction[2])
         with self.lock:
             if action == "translate":
@@ -123,20 +132,36 @@ class App:
 
 
 def _int(value, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise UploadError(f"{name} must be an integer, got {_describe(value)}")
     try:
         number = int(value)
-    except (TypeError, ValueError):
-        raise UploadError(f"{name} must be an integer, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):  # "abc", Infinity, NaN.
+        raise UploadError(f"{name} must be an integer, got {_describe(value)}") from None
+    if number != value and not isinstance(value, str):
+        raise UploadError(f"{name} must be an integer, got {_describe(value)}")
     if not low <= number <= high:
         raise UploadError(f"{name} must be between {low} and {high}, got {number}")
     return number
 
 
-def make_handler(app: App, max_bytes: int = MAX_UPLOAD_BYTES) -> type[BaseHTTPRequestHandler]:
+def _describe(value) -> str:
+    text = json.dumps(value) if not isinstance(value, float) else repr(value)
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
+def make_handler(app: App, max_bytes: int = MAX_UPLOAD_BYTES, allowed_hosts: set[str] | None = None,
+                 timeout_s: float = TIMEOUT_S) -> type[BaseHTTPRequestHandler]:
+    """`allowed_hosts`: the Host headers accepted (the served address; None accepts any, for a server bound
+    to every interface). Together with the Origin check this keeps other web pages, and DNS rebinding,
+    from using a page served on the loopback address."""
     page = files("munit").joinpath("app.html").read_bytes()
+
+    slots = threading.BoundedSemaphore(MAX_REQUESTS)
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "munit-app"
+        timeout = timeout_s  # A stalled upload frees its thread after this long.
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             if self.path in ("/", "/index.html"):
@@ -147,25 +172,56 @@ def make_handler(app: App, max_bytes: int = MAX_UPLOAD_BYTES) -> type[BaseHTTPRe
                 self._json(HTTPStatus.NOT_FOUND, {"error": f"no page {self.path}"})
 
         def do_POST(self) -> None:  # noqa: N802
+            if not slots.acquire(blocking=False):
+                self.close_connection = True
+                self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "too many requests at once; try again"})
+                return
             try:
-                if not self.path.startswith("/api/"):
-                    raise UploadError(f"no action {self.path}", HTTPStatus.NOT_FOUND)
-                length = int(self.headers.get("Content-Length") or -1)
-                if length < 0:
-                    raise UploadError("the request has no Content-Length", HTTPStatus.LENGTH_REQUIRED)
-                if length > max_bytes:
-                    raise UploadError(f"upload of {length:,} bytes is more than the {max_bytes:,} allowed",
-                                      HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
-                try:
-                    request = json.loads(self.rfile.read(length))
-                except (ValueError, UnicodeDecodeError):
-                    raise UploadError("the request body is not JSON") from None
-                if not isinstance(request, dict):
-                    raise UploadError("the request body must be a JSON object")
-                self._json(HTTPStatus.OK, app.handle(self.path[len("/api/"):], request))
+                self._json(HTTPStatus.OK, app.handle(self.path[len("/api/"):], self._request()))
             except UploadError as e:
                 self.close_connection = True  # The body may be unread; do not reuse the connection.
                 self._json(e.status, {"error": str(e)})
+            except TimeoutError:
+                self.close_connection = True
+                self._json(HTTPStatus.REQUEST_TIMEOUT, {"error": f"the request body did not arrive within "
+                                                               f"{timeout_s} s"})
+            except Exception as e:  # A bug: still one answer per request, and the server goes on.
+                self.close_connection = True
+                self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {type(e).__name__}"})
+            finally:
+                slots.release()
+
+        def _request(self) -> dict:
+            """The JSON body of a same-origin POST to /api/..., checked before it is read."""
+            if not self.path.startswith("/api/"):
+                raise UploadError(f"no action {self.path}", HTTPStatus.NOT_FOUND)
+            host = self.headers.get("Host", "")
+            if allowed_hosts is not None and host.lower() not in allowed_hosts:
+                raise UploadError(f"Host {host!r} is not this server's address", HTTPStatus.FORBIDDEN)
+            origin = self.headers.get("Origin")
+            if origin is not None and origin.lower() != f"http://{host.lower()}":
+                raise UploadError(f"requests from {origin!r} are not accepted (other sites may not use this page)",
+                                  HTTPStatus.FORBIDDEN)
+            kind = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if kind != "application/json":
+                raise UploadError(f"Content-Type must be application/json, got {kind or 'none'!r}",
+                                  HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
+            text = self.headers.get("Content-Length")
+            if text is None:
+                raise UploadError("the request has no Content-Length", HTTPStatus.LENGTH_REQUIRED)
+            if not text.strip().isdigit():
+                raise UploadError(f"Content-Length must be a number of bytes, got {text[:20]!r}")
+            length = int(text)
+            if length > max_bytes:
+                raise UploadError(f"upload of {length:,} bytes is more than the {max_bytes:,} allowed",
+                                  HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+            try:
+                request = json.loads(self.rfile.read(length))
+            except (ValueError, UnicodeDecodeError, RecursionError):
+                raise UploadError("the request body is not JSON") from None
+            if not isinstance(request, dict):
+                raise UploadError("the request body must be a JSON object")
+            return request
 
         def _json(self, status: HTTPStatus, payload: dict) -> None:
             self._send(status, json.dumps(payload).encode(), "application/json")
@@ -175,8 +231,11 @@ def make_handler(app: App, max_bytes: int = MAX_UPLOAD_BYTES) -> type[BaseHTTPRe
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("X-Content-Type-Options", "nosniff")
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):  # The client left; nobody to answer.
+                self.close_connection = True
 
         def log_message(self, format: str, *args) -> None:  # noqa: A002 (http.server's signature)
             pass  # Quiet: the terminal shows the address, not every request.
@@ -185,7 +244,17 @@ def make_handler(app: App, max_bytes: int = MAX_UPLOAD_BYTES) -> type[BaseHTTPRe
 
 
 def make_server(translator: Translator, host: str = "127.0.0.1", port: int = 7860,
-                max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer((host, port), make_handler(App(translator, max_pixels), max_bytes))
+                max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS,
+                timeout_s: float = TIMEOUT_S) -> ThreadingHTTPServer:
+    hosts = None
+    if host not in ("", "0.0.0.0", "::"):
+        hosts = {host.lower()}
+        if host in ("127.0.0.1", "localhost", "::1"):
+            hosts |= {"127.0.0.1", "localhost", "[::1]"}
+    # The handler learns the port after binding (port 0 picks a free one).
+    server = ThreadingHTTPServer((host, port), BaseHTTPRequestHandler, bind_and_activate=True)
+    bound = server.server_address[1]
+    allowed = None if hosts is None else {f"{h}:{bound}" for h in hosts} | (hosts if bound == 80 else set())
+    server.RequestHandlerClass = make_handler(App(translator, max_pixels), max_bytes, allowed, timeout_s)
     server.daemon_threads = True
     return server

@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("app", help="serve a local web page to translate uploaded images with a model")
     p.add_argument("--checkpoint", required=True, help="run directory, checkpoint file or save_pretrained folder")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=7860, help="port (default 7860; 0 picks a free one)")
+    p.add_argument("--port", type=_port, default=7860, help="port (default 7860; 0 picks a free one)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps")
     p.add_argument("--max-upload-mb", type=float, default=8.0, help="largest request body (default 8 MB)")
     p.add_argument("--max-pixels", type=_positive, default=16_000_000, help="largest image (default 16 MP)")
@@ -144,6 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
     for choice in sub._choices_actions:  # Each command's --help opens with its one-line summary.
         sub.choices[choice.dest].description = choice.help[0].upper() + choice.help[1:] + "."
     return parser
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -262,7 +272,10 @@ def _app(args: argparse.Namespace) -> None:
     from munit.app import make_server
 
     translator = Translator.from_pretrained(args.checkpoint, pick_device(args.device))
-    server = make_server(translator, args.host, args.port, int(args.max_upload_mb * 2 ** 20), args.max_pixels)
+    try:
+        server = make_server(translator, args.host, args.port, int(args.max_upload_mb * 2 ** 20), args.max_pixels)
+    except OSError as e:  # Port in use, an address this machine does not have.
+        raise OSError(f"cannot serve on {args.host}:{args.port}: {e.strerror or e}") from None
     print(f"munit app: http://{server.server_address[0]}:{server.server_address[1]}/ (Ctrl+C to stop)", flush=True)
     try:
         server.serve_forever()

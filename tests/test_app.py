@@ -6,8 +6,11 @@ import base64
 import http.client
 import io
 import json
+import resource
 import shutil
+import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from munit import Translator
@@ -83,6 +88,7 @@ def test_an_oversized_upload_is_refused_before_it_is_read(server):
     host, port = server.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=30)
     conn.putrequest("POST", "/api/translate")
+    conn.putheader("Content-Type", "application/json")
     conn.putheader("Content-Length", str(2 ** 20 + 1))
     conn.endheaders()
     response = conn.getresponse()
@@ -197,3 +203,102 @@ def test_the_page_reads_images_as_the_command_line_does(server):
     assert translated(transparent) == translated(png(Image.new("RGB", (40, 36), (255, 255, 255))))
     sixteen = png(Image.fromarray(np.full((36, 40), 32896, dtype=np.uint16)))  # 32896 / 65535 * 255 = 128.
     assert translated(sixteen) == translated(png(Image.new("RGB", (40, 36), (128, 128, 128))))
+
+
+def raw_post(url: str, body: bytes, headers: dict[str, str], timeout: float = 60) -> tuple[int, dict]:
+    """A POST with exactly these headers (http.client adds only Host unless told otherwise)."""
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    conn.putrequest("POST", "/api/translate", skip_accept_encoding=True,
+                    skip_host="Host" in headers)
+    for key, value in headers.items():
+        conn.putheader(key, value)
+    conn.endheaders(body)
+    response = conn.getresponse()
+    status, data = response.status, json.loads(response.read())
+    conn.close()
+    return status, data
+
+
+@pytest.mark.parametrize("headers, body, status, message", [
+    ({"Content-Type": "text/plain"}, None, 415, "Content-Type must be application/json"),
+    ({"Content-Type": "application/json", "Host": "evil.example:80"}, None, 403, "is not this server's address"),
+    ({"Content-Type": "application/json", "Origin": "http://evil.example"}, None, 403, "are not accepted"),
+    ({"Content-Type": "application/json", "Content-Length": "abc"}, b"", 400, "Content-Length must be a number"),
+    ({"Content-Type": "application/json", "Content-Length": "-5"}, b"", 400, "Content-Length must be a number"),
+    ({"Content-Type": "application/json"}, b'{"image": "IMG", "seed": Infinity}', 400, "seed must be an integer"),
+    ({"Content-Type": "application/json"}, b'{"image": "IMG", "num_styles": 1e400}', 400, "num_styles must be"),
+    ({"Content-Type": "application/json"}, b'{"image": "IMG", "num_styles": true}', 400, "num_styles must be"),
+    ({"Content-Type": "application/json"}, b'{"seed": 1}', 400, "image: missing"),
+    ({"Content-Type": "application/json"}, b"[" * 100_000, 400, "not JSON"),
+])
+def test_only_same_origin_json_requests_are_served(server, headers, body, status, message):
+    """What a cross-site form or fetch, a DNS-rebinding page or a broken client sends, as real requests."""
+    body = body if body is not None else json.dumps({"image": b64(png_bytes())}).encode()
+    body = body.replace(b"IMG", b64(png_bytes()).encode())
+    headers = {"Content-Length": str(len(body)), **headers}
+    got, data = raw_post(server, body, headers)
+    assert got == status and message in data["error"], data
+
+
+def test_same_origin_requests_from_the_page_are_served(server):
+    host = server.removeprefix("http://")
+    body = json.dumps({"image": b64(png_bytes()), "num_styles": 1}).encode()
+    for origin in ({}, {"Origin": f"http://{host}"}):
+        got, data = raw_post(server, body, {"Content-Type": "application/json",
+                                            "Content-Length": str(len(body)), **origin})
+        assert got == 200 and len(data["images"]) == 1
+
+
+def test_stalled_uploads_time_out_and_cannot_pile_up_threads(tmp_path):
+    train(tiny_config(max_iter=1), tmp_path / "run", torch.device("cpu"), progress=False)
+    server = make_server(Translator.from_pretrained(tmp_path / "run", "cpu"), port=0, timeout_s=5)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url, port = f"http://127.0.0.1:{server.server_address[1]}", server.server_address[1]
+    stalled = []
+    try:
+        threads_before = threading.active_count()
+        for _ in range(40):  # Each promises 1,000 bytes and sends 10.
+            sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+            sock.sendall(b"POST /api/translate HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 1000\r\n\r\n{\"image\": " % port)
+            stalled.append(sock)
+        deadline, got = time.monotonic() + 4, None
+        while got != 503 and time.monotonic() < deadline:  # Until the stalled uploads hold every slot.
+            got, data = post(url, "translate", {"image": b64(png_bytes()), "num_styles": 1})
+        assert got == 503 and "too many requests" in data["error"]  # Past 16 uploads at once, no more work.
+        assert threading.active_count() <= threads_before + 41  # One thread per connection at most.
+        answers = [sock.recv(4096) for sock in stalled]  # 503 at once, or 408 after 5 s; none hangs.
+        statuses = {a.split(b" ")[1] if a else b"closed" for a in answers}
+        assert statuses <= {b"408", b"503", b"closed"}, statuses
+        deadline = time.monotonic() + 5
+        while threading.active_count() > threads_before + 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert threading.active_count() <= threads_before + 2  # The stalled threads are gone.
+        assert post(url, "translate", {"image": b64(png_bytes()), "num_styles": 1})[0] == 200
+    finally:
+        for sock in stalled:
+            sock.close()
+        server.shutdown()
+        server.server_close()
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content_type=st.sampled_from(["application/json", "text/plain", "multipart/form-data; boundary=x", "",
+                                     "application/json; charset=utf-8"]),
+       size=st.tuples(st.integers(1, 3000), st.integers(1, 3000)),
+       fields=st.dictionaries(st.sampled_from(["seed", "num_styles", "direction", "reference", "extra"]),
+                              st.one_of(st.integers(-10 ** 20, 10 ** 20), st.floats(), st.text(max_size=8),
+                                        st.none(), st.booleans(), st.lists(st.integers(), max_size=3))),
+       garbage=st.one_of(st.none(), st.binary(max_size=200)),
+       length_text=st.one_of(st.none(), st.sampled_from(["", "abc", "-1", "99999999999999999999", "0"])))
+def test_fuzzed_requests_get_one_answer_each_with_bounded_memory(server, content_type, size, fields, garbage,
+                                                              length_text):
+    """Random content types, image sizes and aspect ratios, field values, garbage bodies and lengths: every
+    request gets one HTTP answer with a JSON message, and the server's memory stays under 1.5 GB."""
+    body = garbage if garbage is not None else json.dumps(
+        {"image": b64(blank_png(size)), **fields}, default=str).encode()
+    headers = {"Content-Type": content_type, "Content-Length": str(len(body)) if length_text is None else length_text}
+    got, data = raw_post(server, body, headers, timeout=120)
+    assert got == 200 or ("error" in data and 400 <= got < 600), (got, data)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 1.5 * 2 ** 20  # kB: 1.5 GB.

@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".gif")
 MAX_PIXELS = 64_000_000  # Larger images are refused before decoding (a decompression bomb, or a mistake).
-MAX_RESIZED_PIXELS = 16_000_000  # Larger results of resizing an image are refused before resizing.
+MAX_RESIZED_PIXELS = 4_000_000  # Larger results of resizing an image are refused before resizing.
 MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 
 
