@@ -30,6 +30,7 @@ from munit.utils import atomic_write_bytes, atomic_write_text, pick_device
 from munit.visual import to_pil
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
+MAX_OUTPUTS = 256  # Outputs of one translate/interpolate call (num_styles, steps).
 ImageLike = Any  # PIL.Image.Image | np.ndarray | torch.Tensor, or a list of PIL images.
 
 
@@ -84,8 +85,7 @@ class Translator:
         if style is not None and num_styles is not None:
             raise ValueError("give num_styles or style, not both")
         if num_styles is not None:
-            if num_styles < 1:
-                raise ValueError(f"num_styles must be >= 1, got {num_styles}")
+            _check_count(num_styles, "num_styles", 1)
             codes = self._random_styles(num_styles, gen)
             outs = torch.stack([self._translate(x, direction, None if codes is None else
                                                 codes[k:k + 1].expand(len(x), -1, -1, -1))
@@ -114,7 +114,7 @@ class Translator:
         """Images (N, C, H, W) in [-1, 1] of `domain` from content codes and style codes (N, style_dim)
         (random when None)."""
         if style is not None:
-            style = _as_codes(style, content.shape[0]).to(self.device)
+            style = _as_codes(style, content.shape[0], self.cfg.gen.style_dim).to(self.device)
         return self.method.decode(self.nets, content.to(self.device), domain, style)
 
     @torch.no_grad()
@@ -123,8 +123,7 @@ class Translator:
         """Translations of one image with styles linearly interpolated from style_a to style_b (reference
         images of the target domain or style codes): `steps` outputs, as a list for a PIL image, else
         stacked along the first axis."""
-        if steps < 2:
-            raise ValueError(f"steps must be >= 2, got {steps}")
+        _check_count(steps, "steps", 2)
         self._check_direction(direction)
         if not self.method.reference_guided and not self.method.multimodal:
             raise ValueError(f"method {self.method.name!r} has no style to interpolate")
@@ -142,7 +141,7 @@ class Translator:
         channels = self.cfg.input_dim(domain)
         if isinstance(images, torch.Tensor):
             x = images if images.dim() == 4 else images.unsqueeze(0)
-            if x.dim() != 4 or x.shape[1] != channels:
+            if x.dim() != 4 or x.shape[1] != channels or x.numel() == 0:
                 raise ValueError(f"expected a tensor (C, H, W) or (N, C, H, W) with C = {channels} for domain "
                                  f"{domain}, got shape {tuple(images.shape)}")
             return x.to(self.device, torch.float32), "tensor" if images.dim() == 4 else "tensor1"
@@ -151,9 +150,9 @@ class Translator:
         if isinstance(images, (list, tuple)) and images and all(isinstance(i, Image.Image) for i in images):
             return self._pil_batch(list(images), domain), "pil_list"
         if isinstance(images, np.ndarray):
-            if images.dtype != np.uint8 or images.ndim not in (2, 3, 4):
-                raise ValueError(f"expected a uint8 array (H, W[, C]) or (N, H, W, C), got {images.dtype} "
-                                 f"with shape {images.shape}")
+            if images.dtype != np.uint8 or images.ndim not in (2, 3, 4) or images.size == 0:
+                raise ValueError(f"expected a non-empty uint8 array (H, W[, C]) or (N, H, W, C), got "
+                                 f"{images.dtype} with shape {images.shape}")
             batch = images if images.ndim == 4 else images[None]
             pils = [Image.fromarray(a[:, :, 0] if a.ndim == 3 and a.shape[2] == 1 else a) for a in batch]
             return self._pil_batch(pils, domain), "array" if images.ndim == 4 else "array1"
@@ -193,7 +192,7 @@ class Translator:
     def _style_codes(self, style, domain: str, n: int) -> torch.Tensor:
         if isinstance(style, torch.Tensor) and style.dim() <= 2 or (
                 isinstance(style, torch.Tensor) and style.dim() == 4 and style.shape[-2:] == (1, 1)):
-            return _as_codes(style, n).to(self.device)
+            return _as_codes(style, n, self.cfg.gen.style_dim).to(self.device)
         if not self.method.reference_guided:
             raise ValueError(f"method {self.method.name!r} cannot take the style of a reference image")
         codes = self.encode_style(style, domain)
@@ -207,8 +206,21 @@ class Translator:
                              f"not {direction!r}")
 
 
-def _as_codes(style: torch.Tensor, n: int) -> torch.Tensor:
-    codes = style.reshape(-1, style.shape[-3] if style.dim() == 4 else style.shape[-1])
+def _check_count(value, name: str, low: int) -> None:
+    """Outputs per call are held in memory together: an int in [low, MAX_OUTPUTS]."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if not low <= value <= MAX_OUTPUTS:
+        raise ValueError(f"{name} must be between {low} and {MAX_OUTPUTS} (outputs of one call are held in "
+                         f"memory together; call again for more), got {value}")
+
+
+def _as_codes(style: torch.Tensor, n: int, style_dim: int) -> torch.Tensor:
+    length = style.shape[-3] if style.dim() == 4 else style.shape[-1] if style.dim() else 0
+    if length != style_dim or style.dim() > 4:
+        raise ValueError(f"style codes must be (style_dim,), (N, style_dim) or (N, style_dim, 1, 1) with "
+                         f"style_dim = {style_dim}, got shape {tuple(style.shape)}")
+    codes = style.reshape(-1, length)
     if len(codes) not in (1, n):
         raise ValueError(f"got {len(codes)} style codes for {n} images; give 1 or {n}")
     return codes.expand(n, -1)[:, :, None, None].float()
@@ -220,10 +232,16 @@ def _load_pretrained(folder: Path, device: torch.device) -> Model:
 
     try:
         meta = json.loads((folder / CONFIG_FILE).read_text())
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{folder / CONFIG_FILE}: not a readable munit config ({e})") from None
+    except RecursionError:
+        raise CheckpointError(f"{folder / CONFIG_FILE}: not a munit config (nested too deeply)") from None
     if not isinstance(meta, dict) or meta.get("format") != "munit-pretrained":
         raise CheckpointError(f"{folder / CONFIG_FILE}: not written by Translator.save_pretrained")
+    for key, kind in (("config", dict), ("iteration", int)):
+        if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
+            found = "missing" if key not in meta else f"a {type(meta[key]).__name__}"
+            raise CheckpointError(f"{folder / CONFIG_FILE}: '{key}' is {found}, expected a {kind.__name__}")
     cfg = config_from_dict(meta["config"], source=str(folder / CONFIG_FILE), warn_unused=False)
     cfg = dataclasses.replace(cfg, vgg_w=0.0)
     method = build_method(cfg)
@@ -238,4 +256,4 @@ def _load_pretrained(folder: Path, device: torch.device) -> Model:
               for n in method.generator_names}
     load_networks(torch.nn.ModuleDict({n: nets[n] for n in method.generator_names}), states, folder / WEIGHTS_FILE)
     nets.to(device).eval().requires_grad_(False)
-    return Model(cfg, method.to(device), nets, folder, int(meta.get("iteration", 0)))
+    return Model(cfg, method.to(device), nets, folder, meta["iteration"])

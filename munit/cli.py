@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-styles", type=_positive,
                    help="random styles per input, for multimodal methods (default 10)")
     p.add_argument("--style", help="reference image of the target domain whose style to copy")
-    p.add_argument("--seed", type=int, default=10, help="seed of the random styles (default 10)")
+    p.add_argument("--seed", type=_seed, default=10, help="seed of the random styles (default 10)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps")
     p.add_argument("--no-ema", action="store_true", help="use the trained generators, not their EMA")
     p.set_defaults(run=_translate)
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-inputs", type=_positive, default=8, help="test inputs per grid (default 8)")
     p.add_argument("--num-styles", type=_positive, default=5, help="random styles per input (default 5)")
     p.add_argument("--num-refs", type=_positive, default=4, help="reference images per grid (default 4)")
-    p.add_argument("--seed", type=int, default=10, help="seed of the random styles (default 10)")
+    p.add_argument("--seed", type=_seed, default=10, help="seed of the random styles (default 10)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps")
     p.set_defaults(run=_sample)
 
@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="data_root whose test split to use: folder or builtin:shapes (default: the run's)")
     p.add_argument("--direction", choices=DIRECTIONS, default="a2b", help="a2b (default) or b2a")
     p.add_argument("--out", help="append each result as one JSON line to this file")
-    p.add_argument("--seed", type=int, default=0, help="seed of styles and references (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of styles and references (default 0)")
     p.add_argument("--classifier", help="a `munit train-classifier` file: its features replace the Inception's "
                    "for fid/fid-starganv2/builtin, its classes for is-cis")
     p.add_argument("--weights", help="folder (or file) with pretrained weights: LPIPS's alexnet-owt-7be5be79.pth "
@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="file to write (.pt, loaded with weights_only)")
     p.add_argument("--size", type=_positive, default=64, help="image side the classifier sees (default 64)")
     p.add_argument("--iterations", type=_positive, default=1500, help="training iterations (default 1500)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=_train_classifier)
@@ -144,6 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
     for choice in sub._choices_actions:  # Each command's --help opens with its one-line summary.
         sub.choices[choice.dest].description = choice.help[0].upper() + choice.help[1:] + "."
     return parser
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number 0 to 2**53, got {text}") from None
+    if not 0 <= value <= 2 ** 53:
+        raise argparse.ArgumentTypeError(f"expected a whole number 0 to 2**53, got {text}")
+    return value
 
 
 def _port(text: str) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import types
 import typing
 import warnings
@@ -22,6 +23,18 @@ from munit.nets.blocks import ACTIVATIONS, NORMS, PAD_TYPES
 METHODS = ("munit", "unit", "cyclegan", "cyclegan_noise", "pix2pix", "bicyclegan")
 BUILTIN_PREFIX = "builtin:"
 MAX_INT = 2 ** 53  # Largest integer a key may hold (seeds included): beyond it values lose meaning or overflow.
+
+
+class StrictLoader(yaml.SafeLoader):
+    """YAML with true/false as the only booleans: YAML 1.1 also reads yes/no/on/off (and so `flip: no` as
+    false, `country: no` as false), which the docs promise to refuse as a value of the wrong type."""
+
+
+StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+StrictLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                   list("tTfF"))
 
 
 class ConfigError(ValueError):
@@ -154,6 +167,8 @@ CHOICES = {
     "input_dim_a": (1, 3, 4),
     "input_dim_b": (1, 3, 4),
 }
+MAX_SIZES = {"gen.dim": 512, "dis.dim": 512, "gen.mlp_dim": 8192, "gen.style_dim": 1024, "gen.n_res": 64,
+             "gen.n_downsample": 8, "dis.n_layer": 10, "dis.num_scales": 8}
 NON_NEGATIVE = {"keep_last", "num_workers", "weight_decay", "ema_beta", "gan_w", "recon_x_w", "recon_s_w",
                 "recon_c_w", "recon_x_cyc_w", "vgg_w", "recon_kl_w", "recon_kl_cyc_w", "seed", "identity_w",
                 "pool_size"}
@@ -165,7 +180,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_text(), Loader=StrictLoader) or {}
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -188,7 +203,10 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         node = node.setdefault(p, {})
         if not isinstance(node, dict):
             raise ConfigError(f"--set {item!r}: {p!r} is not a section")
-    node[leaf] = yaml.safe_load(value)
+    try:
+        node[leaf] = yaml.load(value, Loader=StrictLoader)
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {item!r}: the value is not valid YAML") from None
 
 
 def config_from_dict(raw: dict[str, Any], source: str = "config", warn_unused: bool = True) -> Config:
@@ -288,6 +306,9 @@ def _check(cfg: Config, source: str) -> None:
                 fail(key, value, "expected a value > 0")
     if cfg.gen.n_downsample < 0:
         fail("gen.n_downsample", cfg.gen.n_downsample, "expected a value >= 0")
+    for key, most in MAX_SIZES.items():  # Networks whose weights alone would not fit in any memory.
+        if _get(cfg, key) > most:
+            fail(key, _get(cfg, key), f"expected at most {most}")
     for key in ("beta1", "beta2", "ema_beta"):
         if not _get(cfg, key) < 1:
             fail(key, _get(cfg, key), "expected a value < 1")
@@ -351,6 +372,19 @@ def _flat_items(cfg: Any, prefix: str = "") -> list[tuple[str, Any]]:
         else:
             items.append((f"{prefix}{f.name}", value))
     return items
+
+
+PATH_KEYS = ("data_root", "data_folder_train_a", "data_list_train_a", "data_folder_train_b", "data_list_train_b",
+             "data_folder_test_a", "data_list_test_a", "data_folder_test_b", "data_list_test_b", "vgg_model_path")
+
+
+def resolve_paths(cfg: Config) -> Config:
+    """The config with its relative file and folder paths made absolute (against the current directory, where
+    the user meant them), so that a run's saved config works from any directory later."""
+    changes = {key: str(Path(value).absolute()) for key in PATH_KEYS
+               if isinstance(value := getattr(cfg, key), str) and not value.startswith(BUILTIN_PREFIX)
+               and not Path(value).is_absolute()}
+    return dataclasses.replace(cfg, **changes) if changes else cfg
 
 
 CONFIG_HEADER = "# The resolved config of this run, written by munit train.\n"

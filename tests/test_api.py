@@ -116,3 +116,43 @@ def test_clear_errors_for_bad_inputs(translator):
         translator.translate(drawing(), "a2c")
     with pytest.raises(ValueError, match="1 or 2"):
         translator.translate(torch.rand(2, 3, 32, 32), style=torch.randn(3, translator.cfg.gen.style_dim))
+
+
+def test_misuse_of_the_api_gets_a_clear_exception(translator):
+    dim = translator.cfg.gen.style_dim
+    with pytest.raises(ValueError, match="non-empty uint8 array"):
+        translator.translate(np.zeros((0, 32, 3), np.uint8))
+    with pytest.raises(ValueError, match="C = 3"):
+        translator.translate(torch.zeros(0, 3, 32, 32))
+    with pytest.raises(ValueError, match=f"style_dim = {dim}, got shape \\(2, {dim + 1}\\)"):
+        translator.translate(torch.rand(2, 3, 32, 32), style=torch.randn(2, dim + 1))
+    with pytest.raises(TypeError, match="num_styles must be an int, got bool True"):
+        translator.translate(drawing(), num_styles=True)
+    with pytest.raises(ValueError, match="steps must be between 2 and 256"):
+        translator.interpolate(drawing(), torch.randn(dim), torch.randn(dim), steps=10 ** 7)
+    with pytest.raises(ValueError, match="num_styles must be between 1 and 256"):
+        translator.translate(drawing(), num_styles=10 ** 6)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda m: m.pop("config"), "'config' is missing, expected a dict"),
+    (lambda m: m.update(iteration="abc"), "'iteration' is a str, expected a int"),
+    (lambda m: m["config"]["gen"].update(dim=10 ** 6), "'gen.dim' is 1000000; expected at most 512"),
+    (lambda m: m.update(config=[1, 2]), "'config' is a list, expected a dict"),
+])
+def test_a_damaged_pretrained_folder_is_named(translator, tmp_path, damage, message):
+    import json
+
+    folder = translator.save_pretrained(tmp_path / "pretrained")
+    meta = json.loads((folder / "config.json").read_text())
+    damage(meta)
+    (folder / "config.json").write_text(json.dumps(meta))
+    with pytest.raises((CheckpointError, ValueError), match=re.escape(message)):
+        Translator.from_pretrained(folder, "cpu")
+
+
+def test_a_deeply_nested_pretrained_config_is_refused(translator, tmp_path):
+    folder = translator.save_pretrained(tmp_path / "pretrained")
+    (folder / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CheckpointError, match="config.json: not a munit config"):
+        Translator.from_pretrained(folder, "cpu")

@@ -222,3 +222,4 @@ def test_a_bad_training_image_read_by_a_loader_worker_gives_one_line(tmp_path, c
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err
     assert "trainB" in err[0] and "cannot read image" in err[0] and "Traceback" not in err[0]
+    assert not (tmp_path / "run").exists()  # Failed before its first checkpoint: no half-made run folder.

@@ -209,3 +209,14 @@ def test_an_output_path_that_is_a_file_gives_one_line(run, tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and str(blocker) in err[0], (args[0], err)
     assert blocker.read_text() == "mine"
+
+
+@pytest.mark.parametrize("seed", ["1e23", "100000000000000000000000", "-1"])
+def test_a_seed_out_of_range_is_refused_naming_the_flag(run, tmp_path, capsys, seed):
+    image = write_image(tmp_path / "x.png")
+    with pytest.raises(SystemExit) as done:
+        main(["translate", "--checkpoint", str(run), "--input", str(image), "--output", str(tmp_path / "o"),
+              "--seed", seed])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and "argument --seed: expected a whole number 0 to 2**53" in err
+    assert "Traceback" not in err and not (tmp_path / "o").exists()

@@ -181,3 +181,25 @@ def test_fuzzed_config_values_are_accepted_or_refused_naming_their_key(key, valu
     got = getattr(getattr(cfg, section[0]) if section else cfg, leaf)
     assert got is None or (isinstance(got, float) and math.isfinite(got)) or (isinstance(got, int)
                                                                              and abs(got) <= 2 ** 53)
+
+
+def test_only_true_and_false_are_booleans_in_a_config_file(tmp_path):
+    """YAML 1.1 reads yes/no/on/off as booleans; munit's configs take true/false only, as documented."""
+    path = tmp_path / "c.yaml"
+    path.write_text("flip: yes\n")
+    with pytest.raises(ConfigError, match="'flip' must be true or false, got 'yes'"):
+        load_config(path)
+    path.write_text("flip: false\n")
+    assert load_config(path).flip is False
+    with pytest.raises(ConfigError, match="'flip' must be true or false, got 'off'"):
+        load_config(path, ["flip=off"])
+
+
+def test_relative_data_paths_are_saved_absolute(tmp_path, monkeypatch):
+    """A run's config works from any directory: a relative data_root is resolved where the user typed it."""
+    from munit.config import resolve_paths
+
+    monkeypatch.chdir(tmp_path)
+    cfg = resolve_paths(config_from_dict({"data_root": "data/h2z", "vgg_model_path": "/abs/vgg.pth"}))
+    assert cfg.data_root == str(tmp_path / "data" / "h2z") and cfg.vgg_model_path == "/abs/vgg.pth"
+    assert resolve_paths(config_from_dict({"data_root": "builtin:shapes"})).data_root == "builtin:shapes"

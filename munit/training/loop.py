@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import shutil
 import sys
 import time
 import warnings
@@ -12,7 +13,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from munit.config import Config, resume_changes, save_config, written_by_munit
+from munit.config import Config, resolve_paths, resume_changes, save_config, written_by_munit
 from munit.data import build_split, stack, training_batches
 from munit.methods import METHODS, Method, build_method
 from munit.training.checkpoint import (
@@ -284,9 +285,21 @@ def train(cfg: Config, run_dir: str | Path, device: torch.device, resume: bool =
     only the main process writes.
 
     Returns the run directory, which holds config.yaml, checkpoints/, images/ (grids and index.html),
-    log.jsonl and tensorboard/.
+    log.jsonl and tensorboard/. A run folder that this call created is removed again if training fails
+    before its first checkpoint (nothing in it could be resumed).
     """
     run_dir = Path(run_dir)
+    created = not run_dir.exists()
+    try:
+        return _train(resolve_paths(cfg), run_dir, device, resume, progress, num_workers, from_reference, world)
+    except BaseException:
+        if created and world.is_main and run_dir.is_dir() and latest_checkpoint(run_dir) is None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _train(cfg: Config, run_dir: Path, device: torch.device, resume: bool, progress: bool, num_workers: int | None,
+           from_reference: str | Path | None, world: World) -> Path:
     latest = latest_checkpoint(run_dir)
     if latest is not None and not resume:
         raise RunExistsError(f"{run_dir}: run already has checkpoints (latest {latest.name}); pass --resume "
