@@ -48,6 +48,7 @@ MODELS = {
     "munit_paper_exact": ("horse2zebra64_paper.yaml", ["train_mode=exact"], "the same, exact mode"),
     "munit_paper_shared": ("horse2zebra64_paper.yaml", ["dis_same_draws=true"],
                            "the same, D judging the generator pass's own fakes (fast mode before this fix)"),
+    "munit_gan4": ("horse2zebra64.yaml", ["gan_w=4"], "the recipe with 4x the adversarial weight"),
     "cyclegan": ("horse2zebra64_cyclegan.yaml", [], "CycleGAN"),
     "unit": ("horse2zebra64_unit.yaml", [], "UNIT"),
 }
@@ -203,11 +204,12 @@ def judge_outputs(judge, inputs: torch.Tensor, outputs: torch.Tensor, zebras: to
 
 
 @torch.no_grad()
-def evaluate_run(run: Path, judge, horses: torch.Tensor, zebras: torch.Tensor, grid: Path | None) -> dict:
+def evaluate_run(run: Path, judge, horses: torch.Tensor, zebras: torch.Tensor, grid: Path | None,
+                 use_ema: bool = True) -> dict:
     from munit.inference import load_model
     from munit.visual import sample_grid, save_png
 
-    model = load_model(run)
+    model = load_model(run, use_ema=use_ema)
     method, nets = model.method, model.nets
     gen = torch.Generator().manual_seed(0)
     k = NUM_STYLES if method.multimodal else 1
@@ -265,7 +267,7 @@ def write_table(rows: list[dict], baseline: dict, judge: dict, out: Path, comman
                      f"{fmt(ref.get('zebra'), '{:.2f}')} | {fmt(ref.get('edges'), '{:.2f}')} |")
     lines += ["", "Models:", ""]
     lines += [f"- `{name}`: {desc} (`configs/{cfg}`{', ' + ', '.join(ov) if ov else ''})"
-              for name, (cfg, ov, desc) in MODELS.items() if any(r["model"] == name for r in rows)]
+              for name, (cfg, ov, desc) in MODELS.items() if any(r["model"].split(" ")[0] == name for r in rows)]
     out.write_text("\n".join(lines) + "\n\n" + NOTES_MARKER + (notes or "\n"))
 
 
@@ -300,15 +302,20 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             if not args.table_only:
                 run, _ = train_run(name, seed, split, args.runs)
-            metrics_file = run / "real_metrics.json"
-            if not metrics_file.exists():
-                grid = ROOT / "docs" / "images" / f"real_{name}.png" if seed == args.seeds[0] else None
-                metrics_file.write_text(json.dumps(evaluate_run(run, judge["model"], horses, zebras, grid)))
-            row = {"model": name, "seed": seed, **json.loads(metrics_file.read_text())}
             timing = run / "train_seconds.json"
-            row["seconds"] = json.loads(timing.read_text())["seconds"] if timing.exists() else None
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+            seconds = json.loads(timing.read_text())["seconds"] if timing.exists() else None
+            for ema in (True, False) if (run / "config.yaml").exists() and "ema_beta: 0.0" not in (
+                    run / "config.yaml").read_text() else (True,):
+                metrics_file = run / f"real_metrics{'' if ema else '_raw'}.json"
+                if not metrics_file.exists():
+                    grid = (ROOT / "docs" / "images" / f"real_{name}.png" if seed == args.seeds[0] and ema
+                            else None)
+                    metrics = evaluate_run(run, judge["model"], horses, zebras, grid, use_ema=ema)
+                    metrics_file.write_text(json.dumps(metrics))
+                label = name if ema else f"{name} (trained weights, not EMA)"
+                row = {"model": label, "seed": seed, "seconds": seconds, **json.loads(metrics_file.read_text())}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
     only = f" --only {' '.join(args.only)}" if args.only != list(MODELS) else ""
     command = f"python benchmarks/real_table.py{only}"
     write_table(rows, baseline, judge, args.out, command)

@@ -146,24 +146,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number 0 to 2**53, got {text}") from None
-    if not 0 <= value <= 2 ** 53:
-        raise argparse.ArgumentTypeError(f"expected a whole number 0 to 2**53, got {text}")
-    return value
+def _int_in(low: int, high: int, what: str):
+    """An argparse type: an integer in [low, high]; anything else is argparse's one-line error."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
+        return value
+    return parse
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text}")
-    return value
+_seed = _int_in(0, 2 ** 53, "a whole number 0 to 2**53")
+_port = _int_in(0, 65535, "a port number 0-65535")
 
 
 def _positive(text: str) -> int:
