@@ -36,14 +36,16 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 # name -> (config file, overrides, what it is). Every run: the model's config with seed and data_root set.
 MODELS = {
-    "munit": ("horse2zebra64.yaml", [], "MUNIT, the recipe (default fast mode)"),
-    "munit_exact": ("horse2zebra64.yaml", ["train_mode=exact"], "MUNIT, the recipe, exact mode"),
+    "munit": ("horse2zebra64.yaml", [], "MUNIT, the candidate recipe: the paper's losses plus the explicit "
+              "cycle loss (default fast mode)"),
+    "munit_exact": ("horse2zebra64.yaml", ["train_mode=exact"], "the same, exact mode"),
     "munit_paper": ("horse2zebra64_paper.yaml", [], "MUNIT, the paper's losses and schedule at this size"),
     "munit_paper_exact": ("horse2zebra64_paper.yaml", ["train_mode=exact"], "the same, exact mode"),
     "munit_paper_shared": ("horse2zebra64_paper.yaml", ["dis_same_draws=true"],
@@ -304,15 +306,15 @@ def main(argv: list[str] | None = None) -> None:
                 run, _ = train_run(name, seed, split, args.runs)
             timing = run / "train_seconds.json"
             seconds = json.loads(timing.read_text())["seconds"] if timing.exists() else None
-            for ema in (True, False) if (run / "config.yaml").exists() and "ema_beta: 0.0" not in (
-                    run / "config.yaml").read_text() else (True,):
-                metrics_file = run / f"real_metrics{'' if ema else '_raw'}.json"
+            ema_beta = yaml.safe_load((run / "config.yaml").read_text()).get("ema_beta", 0)
+            for ema in (False, True) if ema_beta > 0 else (False,):  # EMA does not change the trained weights.
+                metrics_file = run / f"real_metrics{'_ema' if ema else ''}.json"
                 if not metrics_file.exists():
-                    grid = (ROOT / "docs" / "images" / f"real_{name}.png" if seed == args.seeds[0] and ema
+                    grid = (ROOT / "docs" / "images" / f"real_{name}.png" if seed == args.seeds[0] and not ema
                             else None)
                     metrics = evaluate_run(run, judge["model"], horses, zebras, grid, use_ema=ema)
                     metrics_file.write_text(json.dumps(metrics))
-                label = name if ema else f"{name} (trained weights, not EMA)"
+                label = f"{name}, sampled with an EMA generator (ema_beta {ema_beta})" if ema else name
                 row = {"model": label, "seed": seed, "seconds": seconds, **json.loads(metrics_file.read_text())}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
