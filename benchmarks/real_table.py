@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> None:
                 row = {"model": label, "seed": seed, "seconds": seconds, **json.loads(metrics_file.read_text())}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    only = f" --only {' '.join(args.only)}" if args.only != list(MODELS) else ""
+    only = f" --only {' '.join(repr(n) for n in args.only)}" if args.only != list(MODELS) else ""
     command = f"python benchmarks/real_table.py{only}"
     write_table(rows, baseline, judge, args.out, command)
     print(f"wrote {args.out}")
