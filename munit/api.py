@@ -25,7 +25,7 @@ from munit.config import config_from_dict
 from munit.data.images import to_mode, to_tensor
 from munit.inference import Model, load_model
 from munit.methods import build_method
-from munit.training.checkpoint import CheckpointError
+from munit.training.checkpoint import CheckpointError, check_keys
 from munit.utils import atomic_write_bytes, atomic_write_text, pick_device
 from munit.visual import to_pil
 
@@ -238,10 +238,7 @@ def _load_pretrained(folder: Path, device: torch.device) -> Model:
         raise CheckpointError(f"{folder / CONFIG_FILE}: not a munit config (nested too deeply)") from None
     if not isinstance(meta, dict) or meta.get("format") != "munit-pretrained":
         raise CheckpointError(f"{folder / CONFIG_FILE}: not written by Translator.save_pretrained")
-    for key, kind in (("config", dict), ("iteration", int)):
-        if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
-            found = "missing" if key not in meta else f"a {type(meta[key]).__name__}"
-            raise CheckpointError(f"{folder / CONFIG_FILE}: '{key}' is {found}, expected a {kind.__name__}")
+    check_keys(meta, {"config": dict, "iteration": int}, str(folder / CONFIG_FILE))
     cfg = config_from_dict(meta["config"], source=str(folder / CONFIG_FILE), warn_unused=False)
     cfg = dataclasses.replace(cfg, vgg_w=0.0)
     method = build_method(cfg)

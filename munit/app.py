@@ -152,9 +152,9 @@ def _describe(value) -> str:
 
 def make_handler(app: App, max_bytes: int = MAX_UPLOAD_BYTES, allowed_hosts: set[str] | None = None,
                  timeout_s: float = TIMEOUT_S) -> type[BaseHTTPRequestHandler]:
-    """`allowed_hosts`: the Host headers accepted (the served address; None accepts any, for a server bound
-    to every interface). Together with the Origin check this keeps other web pages, and DNS rebinding,
-    from using a page served on the loopback address."""
+    """`allowed_hosts`: host names accepted in the Host header, with the served port (None accepts any,
+    for a server bound to every interface). Together with the Origin check this keeps other web pages,
+    and DNS rebinding, from using a page served on the loopback address."""
     page = files("munit").joinpath("app.html").read_bytes()
 
     slots = threading.BoundedSemaphore(MAX_REQUESTS)
@@ -195,8 +195,9 @@ def make_handler(app: App, max_bytes: int = MAX_UPLOAD_BYTES, allowed_hosts: set
             """The JSON body of a same-origin POST to /api/..., checked before it is read."""
             if not self.path.startswith("/api/"):
                 raise UploadError(f"no action {self.path}", HTTPStatus.NOT_FOUND)
-            host = self.headers.get("Host", "")
-            if allowed_hosts is not None and host.lower() not in allowed_hosts:
+            host, port = self.headers.get("Host", ""), self.server.server_address[1]
+            if allowed_hosts is not None and host.lower() not in {f"{h}:{port}" for h in allowed_hosts} | (
+                    allowed_hosts if port == 80 else set()):
                 raise UploadError(f"Host {host!r} is not this server's address", HTTPStatus.FORBIDDEN)
             origin = self.headers.get("Origin")
             if origin is not None and origin.lower() != f"http://{host.lower()}":
@@ -251,10 +252,6 @@ def make_server(translator: Translator, host: str = "127.0.0.1", port: int = 786
         hosts = {host.lower()}
         if host in ("127.0.0.1", "localhost", "::1"):
             hosts |= {"127.0.0.1", "localhost", "[::1]"}
-    # The handler learns the port after binding (port 0 picks a free one).
-    server = ThreadingHTTPServer((host, port), BaseHTTPRequestHandler, bind_and_activate=True)
-    bound = server.server_address[1]
-    allowed = None if hosts is None else {f"{h}:{bound}" for h in hosts} | (hosts if bound == 80 else set())
-    server.RequestHandlerClass = make_handler(App(translator, max_pixels), max_bytes, allowed, timeout_s)
+    server = ThreadingHTTPServer((host, port), make_handler(App(translator, max_pixels), max_bytes, hosts, timeout_s))
     server.daemon_threads = True
     return server

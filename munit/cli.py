@@ -163,11 +163,7 @@ _seed = _int_in(0, 2 ** 53, "a whole number 0 to 2**53")
 _port = _int_in(0, 65535, "a port number 0-65535")
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
+_positive = _int_in(1, 2 ** 53, "a positive integer")
 
 
 def _train(args: argparse.Namespace) -> None:

@@ -100,9 +100,7 @@ def resize_shorter(img: Image.Image, size: int) -> Image.Image:
     w, h = img.size
     if min(w, h) == size:
         return img
-    new = shorter_side_to(w, h, size)
-    check_resized(w, h, new)
-    return img.resize(new, Image.BILINEAR)
+    return img.resize(shorter_side_to(w, h, size), Image.BILINEAR)  # Size checked when opened (__getitem__).
 
 
 def transform(img: Image.Image, size: int, crop: tuple[int, int], train: bool, flip: bool,

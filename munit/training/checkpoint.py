@@ -76,12 +76,17 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a munit checkpoint (no '{FORMAT}' format marker); "
                               "for a NVlabs/MUNIT gen_*.pt file pass its YAML config with --config")
-    for key, kind in REQUIRED.items():
-        if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
-            found = "missing" if key not in state else f"a {type(state[key]).__name__}"
-            raise CheckpointError(f"{path}: damaged munit checkpoint: '{key}' is {found}, expected a "
-                                  f"{kind.__name__}")
+    check_keys(state, REQUIRED, f"{path}: damaged munit checkpoint")
     return state
+
+
+def check_keys(mapping: dict, kinds: dict[str, type], what: str) -> None:
+    """CheckpointError "<what>: '<key>' is missing / a <type>, expected a <type>" for the first key of
+    `kinds` that `mapping` lacks or holds with another type (a bool is no int)."""
+    for key, kind in kinds.items():
+        if not isinstance(mapping.get(key), kind) or isinstance(mapping.get(key), bool):
+            found = "missing" if key not in mapping else f"a {type(mapping[key]).__name__}"
+            raise CheckpointError(f"{what}: '{key}' is {found}, expected a {kind.__name__}")
 
 
 def safe_load(path: Path, map_location: str | torch.device = "cpu"):
