@@ -53,13 +53,13 @@ def test_two_processes_take_the_step_of_one_on_the_combined_batch(tmp_path):
 
     cfg = load_config(config)
     trainer = Trainer(cfg, torch.device("cpu"))
-    s_a, s_b = [], []
-    for rank in (0, 1):  # Each rank's style codes, in the order its generator pass draws them (fast mode).
+    draws = [[], [], [], []]
+    for rank in (0, 1):  # Each rank's style codes in the order exact mode draws them: D's s_a, s_b, then G's.
         torch.manual_seed(step_seed(cfg.seed, rank, 0))
-        for codes in (s_a, s_b):
+        for codes in draws:
             codes.append(torch.randn(cfg.batch_size, cfg.gen.style_dim, 1, 1))
-    gen_draws = {"s_a": torch.cat(s_a), "s_b": torch.cat(s_b)}
-    trainer.step(combined_batch(cfg, "a", 0), combined_batch(cfg, "b", 1), gen_draws=gen_draws)
+    dis_draws, gen_draws = ({"s_a": torch.cat(draws[i]), "s_b": torch.cat(draws[i + 1])} for i in (0, 2))
+    trainer.step(combined_batch(cfg, "a", 0), combined_batch(cfg, "b", 1), dis_draws, gen_draws)
 
     for name, module in trainer.nets.items():
         for key, param in module.named_parameters():

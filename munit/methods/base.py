@@ -24,8 +24,8 @@ class GeneratorPass:
 
     `redraw`, for methods whose fakes depend on random draws (style codes, noise), makes the
     discriminators' fakes anew from the pass's encodings with draws of their own (recorded draws may be
-    passed as keywords). The reference's discriminator step sees such independent fakes; judging the
-    very fakes the generator is then trained on made fast mode learn worse (docs/results-real.md)."""
+    passed as keywords). The reference's discriminator step sees such independent fakes; fast mode used to
+    judge the very fakes the generator is then trained on, and learnt worse on photographs (issue 12)."""
 
     terms: dict[str, torch.Tensor]
     weights: dict[str, float]
