@@ -12,7 +12,6 @@ size, both sides multiples of 2**gen.n_downsample); tensors are used as they are
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from munit.config import config_from_dict
 from munit.data.images import to_mode, to_tensor
-from munit.inference import Model, load_model
-from munit.methods import build_method
+from munit.errors import UsageError
+from munit.inference import Model, build_model, load_model
+from munit.methods import config_from_dict
 from munit.training.checkpoint import CheckpointError, check_keys
 from munit.utils import atomic_write_bytes, atomic_write_text, pick_device
 from munit.visual import to_pil
@@ -79,11 +78,11 @@ class Translator:
         - `style`: a reference image of the target domain whose style every output takes, or style codes
           (style_dim,), (N, style_dim) or (N, style_dim, 1, 1).
         `seed` makes the random styles reproducible."""
-        self._check_direction(direction)
-        x, kind = self._to_batch(images, direction[0])
+        direction = self.method.direction(direction)
+        x, kind = self._to_batch(images, direction.source)
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         if style is not None and num_styles is not None:
-            raise ValueError("give num_styles or style, not both")
+            raise UsageError("give num_styles or style, not both")
         if num_styles is not None:
             _check_count(num_styles, "num_styles", 1)
             codes = self._random_styles(num_styles, gen)
@@ -92,7 +91,7 @@ class Translator:
                                 for k in range(num_styles)], dim=1)
             return self._from_batch(outs, kind, per_input=True)
         if style is not None:
-            codes = self._style_codes(style, direction[2], len(x))
+            codes = self._style_codes(style, direction.target, len(x))
         else:
             codes = self._random_styles(len(x), gen)
         return self._from_batch(self._translate(x, direction, codes), kind)
@@ -124,13 +123,13 @@ class Translator:
         images of the target domain or style codes): `steps` outputs, as a list for a PIL image, else
         stacked along the first axis."""
         _check_count(steps, "steps", 2)
-        self._check_direction(direction)
+        direction = self.method.direction(direction)
         if not self.method.reference_guided and not self.method.multimodal:
-            raise ValueError(f"method {self.method.name!r} has no style to interpolate")
-        x, kind = self._to_batch(image, direction[0])
+            raise UsageError(f"method {self.method.name!r} has no style to interpolate")
+        x, kind = self._to_batch(image, direction.source)
         if len(x) != 1:
-            raise ValueError(f"interpolate takes one image, got {len(x)}")
-        a, b = (self._style_codes(s, direction[2], 1) for s in (style_a, style_b))
+            raise UsageError(f"interpolate takes one image, got {len(x)}")
+        a, b = (self._style_codes(s, direction.target, 1) for s in (style_a, style_b))
         weights = torch.linspace(0, 1, steps, device=self.device).view(-1, 1, 1, 1)
         codes = (1 - weights) * a + weights * b
         outs = self._translate(x.expand(steps, -1, -1, -1), direction, codes)
@@ -142,7 +141,7 @@ class Translator:
         if isinstance(images, torch.Tensor):
             x = images if images.dim() == 4 else images.unsqueeze(0)
             if x.dim() != 4 or x.shape[1] != channels or x.numel() == 0:
-                raise ValueError(f"expected a tensor (C, H, W) or (N, C, H, W) with C = {channels} for domain "
+                raise UsageError(f"expected a tensor (C, H, W) or (N, C, H, W) with C = {channels} for domain "
                                  f"{domain}, got shape {tuple(images.shape)}")
             return x.to(self.device, torch.float32), "tensor" if images.dim() == 4 else "tensor1"
         if isinstance(images, Image.Image):
@@ -151,12 +150,12 @@ class Translator:
             return self._pil_batch(list(images), domain), "pil_list"
         if isinstance(images, np.ndarray):
             if images.dtype != np.uint8 or images.ndim not in (2, 3, 4) or images.size == 0:
-                raise ValueError(f"expected a non-empty uint8 array (H, W[, C]) or (N, H, W, C), got "
+                raise UsageError(f"expected a non-empty uint8 array (H, W[, C]) or (N, H, W, C), got "
                                  f"{images.dtype} with shape {images.shape}")
             batch = images if images.ndim == 4 else images[None]
             pils = [Image.fromarray(a[:, :, 0] if a.ndim == 3 and a.shape[2] == 1 else a) for a in batch]
             return self._pil_batch(pils, domain), "array" if images.ndim == 4 else "array1"
-        raise ValueError(f"expected PIL images, a uint8 numpy array or a float tensor, got {type(images).__name__}")
+        raise UsageError(f"expected PIL images, a uint8 numpy array or a float tensor, got {type(images).__name__}")
 
     def _pil_batch(self, images: list[Image.Image], domain: str) -> torch.Tensor:
         tensors = []
@@ -165,7 +164,7 @@ class Translator:
             size = self.method.inference_size(*img.size, domain)
             tensors.append(to_tensor(img.resize(size, resample=Image.BICUBIC) if size != img.size else img))
         if len({t.shape for t in tensors}) > 1:
-            raise ValueError("images of one call must have one size after resizing; pass them one by one")
+            raise UsageError("images of one call must have one size after resizing; pass them one by one")
         return torch.stack(tensors).to(self.device)
 
     def _from_batch(self, y: torch.Tensor, kind: str, per_input: bool = False, one_image_list: bool = False):
@@ -194,16 +193,12 @@ class Translator:
                 isinstance(style, torch.Tensor) and style.dim() == 4 and style.shape[-2:] == (1, 1)):
             return _as_codes(style, n, self.cfg.gen.style_dim).to(self.device)
         if not self.method.reference_guided:
-            raise ValueError(f"method {self.method.name!r} cannot take the style of a reference image")
+            raise UsageError(f"method {self.method.name!r} cannot take the style of a reference image")
         codes = self.encode_style(style, domain)
         if len(codes) not in (1, n):
-            raise ValueError(f"got {len(codes)} reference images for {n} inputs; give 1 or {n}")
+            raise UsageError(f"got {len(codes)} reference images for {n} inputs; give 1 or {n}")
         return codes.expand(n, -1)[:, :, None, None]
 
-    def _check_direction(self, direction: str) -> None:
-        if direction not in self.method.directions:
-            raise ValueError(f"method {self.method.name!r} translates {', '.join(self.method.directions)}, "
-                             f"not {direction!r}")
 
 
 def _check_count(value, name: str, low: int) -> None:
@@ -211,18 +206,18 @@ def _check_count(value, name: str, low: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     if not low <= value <= MAX_OUTPUTS:
-        raise ValueError(f"{name} must be between {low} and {MAX_OUTPUTS} (outputs of one call are held in "
+        raise UsageError(f"{name} must be between {low} and {MAX_OUTPUTS} (outputs of one call are held in "
                          f"memory together; call again for more), got {value}")
 
 
 def _as_codes(style: torch.Tensor, n: int, style_dim: int) -> torch.Tensor:
     length = style.shape[-3] if style.dim() == 4 else style.shape[-1] if style.dim() else 0
     if length != style_dim or style.dim() > 4:
-        raise ValueError(f"style codes must be (style_dim,), (N, style_dim) or (N, style_dim, 1, 1) with "
+        raise UsageError(f"style codes must be (style_dim,), (N, style_dim) or (N, style_dim, 1, 1) with "
                          f"style_dim = {style_dim}, got shape {tuple(style.shape)}")
     codes = style.reshape(-1, length)
     if len(codes) not in (1, n):
-        raise ValueError(f"got {len(codes)} style codes for {n} images; give 1 or {n}")
+        raise UsageError(f"got {len(codes)} style codes for {n} images; give 1 or {n}")
     return codes.expand(n, -1)[:, :, None, None].float()
 
 
@@ -240,17 +235,12 @@ def _load_pretrained(folder: Path, device: torch.device) -> Model:
         raise CheckpointError(f"{folder / CONFIG_FILE}: not written by Translator.save_pretrained")
     check_keys(meta, {"config": dict, "iteration": int}, str(folder / CONFIG_FILE))
     cfg = config_from_dict(meta["config"], source=str(folder / CONFIG_FILE), warn_unused=False)
-    cfg = dataclasses.replace(cfg, vgg_w=0.0)
-    method = build_method(cfg)
-    nets = method.build_networks()
     try:
         tensors = load_file(str(folder / WEIGHTS_FILE))
     except (SafetensorError, OSError) as e:
         raise CheckpointError(f"{folder / WEIGHTS_FILE}: not a readable safetensors file ({e})") from None
-    from munit.training.checkpoint import load_networks
-
-    states = {n: {k[len(n) + 1:]: v for k, v in tensors.items() if k.startswith(n + ".")}
-              for n in method.generator_names}
-    load_networks(torch.nn.ModuleDict({n: nets[n] for n in method.generator_names}), states, folder / WEIGHTS_FILE)
-    nets.to(device).eval().requires_grad_(False)
-    return Model(cfg, method.to(device), nets, folder, meta["iteration"])
+    states = {}
+    for key, value in tensors.items():
+        net, _, param = key.partition(".")
+        states.setdefault(net, {})[param] = value
+    return build_model(cfg, states, folder / WEIGHTS_FILE, meta["iteration"], device)

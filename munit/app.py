@@ -23,6 +23,7 @@ from PIL import Image
 
 from munit.api import Translator
 from munit.data.images import DataError
+from munit.errors import UsageError
 
 FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF"}
 MAX_UPLOAD_BYTES = 8 * 2 ** 20  # One request body (two base64 images fit).
@@ -101,15 +102,16 @@ class App:
         return image
 
     def handle(self, action: str, request: dict) -> dict:
-        direction = request.get("direction", "a2b")
-        if not isinstance(direction, str) or direction not in self.t.method.directions:
-            raise UploadError(f"direction must be one of {', '.join(self.t.method.directions)}")
-        image = self._checked(decode_image(_field(request, "image"), "image", self.max_pixels), direction[0])
+        try:
+            direction = self.t.method.direction(request.get("direction", "a2b"))
+        except UsageError as e:
+            raise UploadError(str(e)) from None
+        image = self._checked(decode_image(_field(request, "image"), "image", self.max_pixels), direction.source)
         seed = _int(request.get("seed", 0), "seed", 0, 2 ** 31 - 1)
         reference = None
         if action == "reference":  # Decoded and checked before the lock, which only the networks need.
             reference = self._checked(decode_image(_field(request, "reference"), "reference", self.max_pixels),
-                                      direction[2])
+                                      direction.target)
         with self.lock:
             if action == "translate":
                 n = _int(request.get("num_styles", 6), "num_styles", 1, MAX_STYLES)

@@ -9,17 +9,11 @@ import sys
 import warnings
 from pathlib import Path
 
-from munit.config import ConfigError, load_config
-from munit.data.images import DataError
-from munit.methods import DIRECTIONS
-from munit.nets.vgg import VGGWeightsMissing
-from munit.training.checkpoint import CheckpointError
-from munit.training.loop import NonFiniteError, RunExistsError, RunWriteError
-from munit.utils import MissingExtra, pick_device
-from munit.weights import WeightsMissing
+from munit.errors import UsageError, UserError
+from munit.methods import DIRECTIONS, load_config
+from munit.utils import pick_device
 
-USER_ERRORS = (ConfigError, DataError, CheckpointError, RunExistsError, NonFiniteError, VGGWeightsMissing,
-               RunWriteError, WeightsMissing, MissingExtra, ValueError, OSError)  # OSError: full disk, permissions.
+USER_ERRORS = (UserError, OSError)  # OSError: a full disk, permissions, a vanished mount.
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,8 +173,13 @@ def _train(args: argparse.Namespace) -> None:
     if world.is_main:
         print(f"munit: training {cfg.method} on {device} x {world.size} into {output}"
               + (" (resuming if it has a checkpoint)" if args.resume else ""))
-    run = train(cfg, output, device, resume=args.resume, progress=not args.no_progress,
-                from_reference=args.from_reference, world=world)
+    start_from = None
+    if args.from_reference:
+        from munit.interop.nvlabs_munit import reference_state
+
+        start_from = reference_state(args.from_reference, cfg)
+    run = train(cfg, output, device, resume=args.resume, progress=not args.no_progress, start_from=start_from,
+                world=world)
     if world.is_main:
         print(f"done: {run} (grids in {run / 'images' / 'index.html'}, checkpoints in {run / 'checkpoints'})")
 
@@ -204,7 +203,7 @@ def _relaunch_with_torchrun(nproc: int, argv: list[str]) -> None:
 
 def _translate(args: argparse.Namespace) -> None:
     from munit.inference import load_model, translate_files
-    from munit.reference import from_reference
+    from munit.interop.nvlabs_munit import from_reference
 
     device = pick_device(args.device)
     if args.config:
@@ -212,7 +211,7 @@ def _translate(args: argparse.Namespace) -> None:
     else:
         model = load_model(args.checkpoint, device, use_ema=not args.no_ema)
     if args.num_styles is not None and not model.method.multimodal:
-        raise ValueError(f"--num-styles: method {model.cfg.method!r} gives one output per input "
+        raise UsageError(f"--num-styles: method {model.cfg.method!r} gives one output per input "
                          "(multimodal methods: munit, cyclegan_noise, bicyclegan)")
     written = translate_files(model, args.input, args.output, args.direction, args.num_styles or 10, args.style,
                               args.seed)
@@ -253,7 +252,7 @@ def _train_classifier(args: argparse.Namespace) -> None:
         train = folder_labelled(args.data, args.size)
         test = folder_labelled(args.test, args.size) if args.test else None
         if test is not None and test.classes != train.classes:
-            raise ValueError(f"--test {args.test}: classes {test.classes} differ from --data's {train.classes}")
+            raise UsageError(f"--test {args.test}: classes {test.classes} differ from --data's {train.classes}")
     model, acc = train_classifier(train, test, args.iterations, size=args.size, seed=args.seed,
                                   device=pick_device(args.device), progress=not args.no_progress)
     save_classifier(model, train.classes, args.output, acc)
@@ -287,7 +286,7 @@ def _app(args: argparse.Namespace) -> None:
 
 
 def _export_reference(args: argparse.Namespace) -> None:
-    from munit.reference import export_reference
+    from munit.interop.nvlabs_munit import export_reference
 
     for path in export_reference(args.checkpoint, args.output):
         print(path)

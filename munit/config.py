@@ -1,6 +1,8 @@
-"""The one config object: typed, validated at load time, read from YAML.
+"""The one config object: typed, read from YAML, its keys checked one by one.
 
 Keys keep the meaning they have in NVlabs/MUNIT's `configs/*.yaml`; the keys munit adds are marked (munit).
+This module knows the schema only; `munit.methods.load_config` is the entry point that also runs the
+checks of the chosen method (sizes its networks accept, combinations it cannot train).
 """
 
 from __future__ import annotations
@@ -11,16 +13,16 @@ import math
 import re
 import types
 import typing
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from munit.errors import UserError
 from munit.nets.blocks import ACTIVATIONS, NORMS, PAD_TYPES
+from munit.utils import atomic_write_text
 
-METHODS = ("munit", "unit", "cyclegan", "cyclegan_noise", "pix2pix", "bicyclegan")
 BUILTIN_PREFIX = "builtin:"
 MAX_INT = 2 ** 53  # Largest integer a key may hold (seeds included): beyond it values lose meaning or overflow.
 
@@ -37,7 +39,7 @@ StrictLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:tr
                                    list("tTfF"))
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config key has a wrong name, type or value; the message names the key and what is allowed."""
 
 
@@ -113,7 +115,7 @@ class Config:
     unit_share_weights: bool = False  # (munit) UNIT: share the encoders' last and decoders' first block.
     identity_w: float = 0.0  # (munit) CycleGAN: identity loss weight (the paper: 0.5 x recon_x_cyc_w).
     pool_size: int = 50  # (munit) CycleGAN: past fakes the discriminators also see; 0 is off.
-    vgg_model_path: str | None = None  # VGG16 weights file or folder; see munit.losses.vgg.
+    vgg_model_path: str | None = None  # VGG16 weights file or folder; see munit.nets.vgg.
     # Networks.
     gen: GenConfig = field(default_factory=GenConfig)
     dis: DisConfig = field(default_factory=DisConfig)
@@ -154,7 +156,6 @@ class Config:
 
 
 CHOICES = {
-    "method": METHODS,
     "init": ("gaussian", "kaiming", "xavier", "orthogonal", "default"),
     "lr_policy": ("constant", "step", "linear"),
     "train_mode": ("fast", "exact"),
@@ -175,8 +176,8 @@ NON_NEGATIVE = {"keep_last", "num_workers", "weight_decay", "ema_beta", "gan_w",
                 "pool_size"}
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
-    """Read a YAML config, apply `key=value` overrides (dotted keys for gen./dis.), validate."""
+def read_config(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
+    """The raw mapping of a YAML config file with `key=value` overrides applied (dotted keys for gen./dis.)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
@@ -191,7 +192,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
         raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
     for item in overrides or []:
         apply_override(raw, item)
-    return config_from_dict(raw, source=str(path))
+    return raw
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:
@@ -210,25 +211,17 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         raise ConfigError(f"--set {item!r}: the value is not valid YAML") from None
 
 
-def config_from_dict(raw: dict[str, Any], source: str = "config", warn_unused: bool = True) -> Config:
-    """Build and validate a config; `warn_unused=False` for resolved configs, which list every key."""
+def parse_config(raw: dict[str, Any], source: str = "config") -> Config:
+    """A config whose every key has a known name, the right type and an allowed value (method-specific
+    checks: `munit.methods.check_config`)."""
     cfg = _build(Config, raw, source, prefix="")
     _check(cfg, source)
-    if warn_unused:
-        _warn_unused(cfg, raw, source)
     return cfg
 
 
-def _warn_unused(cfg: Config, raw: dict[str, Any], source: str) -> None:
-    """Keys the method ignores are accepted, as NVlabs/MUNIT accepts them (its configs for MUNIT may carry
-    UNIT's keys, for instance), with a warning so that nobody tunes a key that does nothing."""
-    from munit.methods import METHODS
-
-    given = {f"{k}.{kk}" for k, v in raw.items() if isinstance(v, dict) for kk in v} | set(raw)
-    unused = sorted(given & set(METHODS[cfg.method].unused_keys))
-    if unused:
-        warnings.warn(f"{source}: method {cfg.method!r} does not use {', '.join(map(repr, unused))}; "
-                      "accepted and ignored", UnusedKeyWarning, stacklevel=3)
+def set_keys(raw: dict[str, Any]) -> set[str]:
+    """The keys a raw config sets, dotted for sections ("gen.dim")."""
+    return {f"{k}.{kk}" for k, v in raw.items() if isinstance(v, dict) for kk in v} | set(raw)
 
 
 def _build(cls: type, raw: dict[str, Any], source: str, prefix: str) -> Any:
@@ -244,7 +237,7 @@ def _build(cls: type, raw: dict[str, Any], source: str, prefix: str) -> Any:
         kind = hints[key]
         if dataclasses.is_dataclass(kind):
             if not isinstance(value, dict):
-                raise ConfigError(f"{source}: {name!r} must be a section of keys, got {_short(value)}")
+                raise ConfigError(f"{source}: {name!r} must be a section of keys, got {short_value(value)}")
             values[key] = _build(kind, value, source, prefix=f"{name}.")
         else:
             values[key] = _coerce(value, kind, source, name)
@@ -261,7 +254,7 @@ def _coerce(value: Any, kind: Any, source: str, name: str) -> Any:
         return value
     if kind is int and isinstance(value, int) and not isinstance(value, bool):
         if abs(value) > MAX_INT:
-            raise ConfigError(f"{source}: {name!r} is {_short(value)}; expected an integer of at most {MAX_INT:,}")
+            raise ConfigError(f"{source}: {name!r} is {short_value(value)}; expected an integer of at most {MAX_INT:,}")
         return value
     if kind is float and not isinstance(value, (bool, dict, list)):
         try:
@@ -270,15 +263,16 @@ def _coerce(value: Any, kind: Any, source: str, name: str) -> Any:
             pass
         else:
             if not math.isfinite(number):
-                raise ConfigError(f"{source}: {name!r} is {_short(value)}; expected a finite number")
+                raise ConfigError(f"{source}: {name!r} is {short_value(value)}; expected a finite number")
             return number
     if kind is str and isinstance(value, str):
         return value
     expected = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[kind]
-    raise ConfigError(f"{source}: {name!r} must be {expected}{' or null' if optional else ''}, got {_short(value)}")
+    or_null = " or null" if optional else ""
+    raise ConfigError(f"{source}: {name!r} must be {expected}{or_null}, got {short_value(value)}")
 
 
-def _short(value: Any, limit: int = 60) -> str:
+def short_value(value: Any, limit: int = 60) -> str:
     """repr(value) cut to `limit` characters: a value may be huge (a YAML alias bomb, a 10**5-digit int)."""
     if isinstance(value, (dict, list)):
         return f"a {'mapping' if isinstance(value, dict) else 'list'} of {len(value)} items"
@@ -290,7 +284,7 @@ def _short(value: Any, limit: int = 60) -> str:
 
 def _check(cfg: Config, source: str) -> None:
     def fail(key: str, value: Any, allowed: str) -> None:
-        raise ConfigError(f"{source}: {key!r} is {_short(value)}; {allowed}")
+        raise ConfigError(f"{source}: {key!r} is {short_value(value)}; {allowed}")
 
     for key, allowed in CHOICES.items():
         value = _get(cfg, key)
@@ -314,10 +308,6 @@ def _check(cfg: Config, source: str) -> None:
         if not _get(cfg, key) < 1:
             fail(key, _get(cfg, key), "expected a value < 1")
     _check_sizes(cfg, fail)
-    from munit.methods import METHODS
-
-    METHODS[cfg.method].check_config(cfg)  # Combinations only the method knows to be impossible.
-    _check_data(cfg, fail)
 
 
 def _check_sizes(cfg: Config, fail: Any) -> None:
@@ -332,29 +322,6 @@ def _check_sizes(cfg: Config, fail: Any) -> None:
             if _get(cfg, key) > size:
                 fail(key, _get(cfg, key), f"expected at most the resize size of domain {domain} ({size}); "
                      "raise new_size or lower the crop")
-    smallest = min(cfg.crop_image_height, cfg.crop_image_width)
-    need = min_image_size(cfg)
-    if smallest < need:
-        fail("crop_image_height" if cfg.crop_image_height < need else "crop_image_width", smallest,
-             f"expected at least {need} px for the networks of method {cfg.method} with "
-             f"dis.n_layer={cfg.dis.n_layer}, dis.num_scales={cfg.dis.num_scales}")
-
-
-def min_image_size(cfg: Config) -> int:
-    """Smallest image side the configured method's networks accept."""
-    from munit.methods import METHODS
-
-    return METHODS[cfg.method].min_image_size(cfg)
-
-
-def _check_data(cfg: Config, fail: Any) -> None:
-    if cfg.data_root is not None and cfg.data_root.startswith(BUILTIN_PREFIX):
-        from munit.data.builtin import BUILTIN_DATASETS
-
-        name = cfg.data_root[len(BUILTIN_PREFIX):]
-        if name not in BUILTIN_DATASETS:
-            names = ", ".join(BUILTIN_PREFIX + n for n in BUILTIN_DATASETS)
-            fail("data_root", cfg.data_root, f"built-in data sets are {names}")
 
 
 def _get(cfg: Config, key: str) -> Any:
@@ -392,8 +359,6 @@ CONFIG_HEADER = "# The resolved config of this run, written by munit train.\n"
 
 
 def save_config(cfg: Config, path: Path) -> None:
-    from munit.utils import atomic_write_text
-
     atomic_write_text(path, CONFIG_HEADER + yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
@@ -414,10 +379,10 @@ def resume_changes(saved: dict[str, Any], cfg: Config, source: str) -> list[str]
     fixed = [k for k in changed if k in FIXED_AFTER_START or k.startswith(tuple(p for p in FIXED_AFTER_START
                                                                               if p.endswith(".")))]
     if fixed:
-        listed = ", ".join(f"{k} ({_short(old[k])} -> {_short(new[k])})" for k in fixed)
+        listed = ", ".join(f"{k} ({short_value(old[k])} -> {short_value(new[k])})" for k in fixed)
         raise ConfigError(f"{source}: --resume with {listed}: cannot change in a run that has started; "
                           "undo the change or train into a new --output")
-    return [f"{k} {_short(old[k])} -> {_short(new[k])}" for k in changed]
+    return [f"{k} {short_value(old[k])} -> {short_value(new[k])}" for k in changed]
 
 
 def _flat_dict(raw: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:

@@ -10,6 +10,7 @@ import io
 import tokenize
 
 from munit.config import CHOICES, NON_NEGATIVE, Config, DisConfig, GenConfig
+from munit.methods import METHODS
 
 
 def field_comments(cls: type) -> list[tuple[str | None, str, str]]:
@@ -38,8 +39,8 @@ NUMERIC_OPTIONAL = {"lr_decay_start", "new_size", "new_size_a", "new_size_b"}
 
 
 def _allowed(key: str, default) -> str:
-    if key in CHOICES:
-        return ", ".join(map(str, CHOICES[key]))
+    if key in CHOICES or key == "method":
+        return ", ".join(map(str, METHODS if key == "method" else CHOICES[key]))
     if isinstance(default, bool):
         return "true, false"
     if isinstance(default, str) or (default is None and key not in NUMERIC_OPTIONAL):

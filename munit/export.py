@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from munit.errors import UsageError
 from munit.inference import Model
 from munit.utils import MissingExtra, atomic_write_text
 
@@ -51,7 +52,7 @@ def export(model: Model, output: str | Path, fmt: str) -> list[Path]:
     """Write each graph of `model.method.export_graphs` to `output` as <name>.onnx or <name>.pt, and
     export.json; returns the paths written."""
     if fmt not in FORMATS:
-        raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     graphs = model.method.export_graphs(model.nets)

@@ -10,9 +10,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from munit.config import Config, config_from_dict
+from munit.config import Config
 from munit.data.images import IMAGE_EXTENSIONS, DataError, find_images, open_image, to_tensor
-from munit.methods import Method, build_method
+from munit.errors import UsageError
+from munit.methods import Method, build_method, config_from_dict
 from munit.training.checkpoint import load_checkpoint, load_networks, resolve_checkpoint
 from munit.visual import sample_grid, save_png, to_pil
 
@@ -32,19 +33,27 @@ class Model:
         return next(self.nets.parameters()).device
 
 
+def build_model(cfg: Config, states: dict[str, dict], source: Path, iteration: int,
+                device: torch.device | str = "cpu") -> Model:
+    """The one way a Model is made (run checkpoints, save_pretrained folders and other codebases' files are
+    read into this): the config's method and networks, `states` loaded by network name (every generator
+    must be there; other networks, e.g. discriminators, where given), in eval mode on `device`."""
+    method = build_method(cfg)
+    nets = method.build_networks()
+    names = [n for n in nets if n in states or n in method.generator_names]
+    load_networks(nn.ModuleDict({n: nets[n] for n in names}), states, source)
+    nets.to(device).eval().requires_grad_(False)
+    return Model(cfg, method.to(torch.device(device)), nets, Path(source), iteration)
+
+
 def load_model(path: str | Path, device: torch.device | str = "cpu", use_ema: bool = True) -> Model:
-    """Load a run directory (its latest checkpoint) or a checkpoint file for inference."""
+    """Load a run directory (its latest checkpoint) or a checkpoint file for inference; its EMA generators
+    where it has them, unless `use_ema` is False."""
     file = resolve_checkpoint(path)
     state = load_checkpoint(file, map_location="cpu")
     cfg = config_from_dict(state["config"], source=f"{file} (embedded config)", warn_unused=False)
-    cfg.vgg_w = 0.0  # The perceptual loss is for training only; inference needs no VGG weights.
-    method = build_method(cfg)
-    nets = method.build_networks()
-    load_networks(nets, state["nets"], file)
-    if use_ema and state.get("ema"):
-        load_networks(nn.ModuleDict({n: nets[n] for n in state["ema"]}), state["ema"], file)
-    nets.to(device).eval().requires_grad_(False)
-    return Model(cfg, method.to(torch.device(device)), nets, file, int(state["iteration"]))
+    states = {**state["nets"], **(state.get("ema") or {} if use_ema else {})}
+    return build_model(cfg, states, file, int(state["iteration"]), device)
 
 
 def prepare(path: Path, model: Model, domain: str) -> torch.Tensor:
@@ -88,7 +97,7 @@ def translate_files(model: Model, inputs: str | Path, output: str | Path, direct
     style = None
     if style_image is not None:
         if not model.method.reference_guided:
-            raise ValueError(f"--style: method {model.cfg.method!r} cannot copy the style of a reference image")
+            raise UsageError(f"--style: method {model.cfg.method!r} cannot copy the style of a reference image")
         ref = prepare(Path(style_image), model, tgt).to(device)
         style = model.method.encode_style(model.nets, ref, tgt)
     elif not model.method.multimodal:

@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from munit.errors import UsageError, UserError
+
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, fsync, then rename: a crash leaves the old file or the new."""
@@ -67,12 +69,12 @@ def pick_device(name: str | None = None) -> torch.device:
         try:
             device = torch.device(name)
         except RuntimeError:
-            raise ValueError(f"--device {name}: not a device; expected cpu, cuda, cuda:N or mps") from None
+            raise UsageError(f"--device {name}: not a device; expected cpu, cuda, cuda:N or mps") from None
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"--device {name}: CUDA is not available on this machine")
+            raise UsageError(f"--device {name}: CUDA is not available on this machine")
         return device
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-class MissingExtra(RuntimeError):
+class MissingExtra(UserError, RuntimeError):
     """An optional dependency group (pip install 'munit[<extra>]') is needed and not installed."""

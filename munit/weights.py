@@ -13,8 +13,10 @@ from pathlib import Path
 
 import torch
 
+from munit.errors import UserError
 
-class WeightsMissing(FileNotFoundError):
+
+class WeightsMissing(UserError, FileNotFoundError):
     """A pretrained weight file is needed and was not found."""
 
 

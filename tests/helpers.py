@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from munit.config import config_from_dict
+from munit.methods import config_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT.parent / "shared" / "golden"

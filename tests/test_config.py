@@ -13,15 +13,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from munit.config import (
-    METHODS,
-    Config,
-    ConfigError,
-    UnusedKeyWarning,
-    config_from_dict,
-    load_config,
-    min_image_size,
-)
+from munit.config import Config, ConfigError, UnusedKeyWarning
+from munit.methods import METHODS, config_from_dict, load_config
 
 from helpers import ROOT
 
@@ -90,9 +83,9 @@ def test_yaml_scientific_notation_is_a_number():
 
 def test_min_image_size_follows_the_discriminator():
     cfg = config_from_dict({"new_size": 64, "crop_image_height": 64, "crop_image_width": 64})
-    assert min_image_size(cfg) == 64
+    assert METHODS[cfg.method].min_image_size(cfg) == 64
     cfg.dis.n_layer, cfg.dis.num_scales = 2, 2
-    assert min_image_size(cfg) == 16
+    assert METHODS[cfg.method].min_image_size(cfg) == 16
 
 
 def test_overrides_and_file_errors(tmp_path: Path):

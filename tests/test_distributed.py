@@ -11,8 +11,8 @@ import torch
 import yaml
 
 from munit.cli import main
-from munit.config import load_config
 from munit.data import InfiniteBatches, build_split
+from munit.methods import load_config
 from munit.training.checkpoint import load_checkpoint
 from munit.training.distributed import step_seed
 from munit.training.loop import Trainer

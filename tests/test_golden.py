@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 import torch
 
-from munit.config import load_config
-from munit.reference import from_reference
+from munit.interop.nvlabs_munit import from_reference
+from munit.methods import load_config
 from munit.training.loop import Trainer
 
 from helpers import golden_path

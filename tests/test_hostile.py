@@ -11,7 +11,7 @@ import torch
 from munit import Translator
 from munit.cli import main
 from munit.eval.classifier import load_classifier
-from munit.reference import from_reference
+from munit.interop.nvlabs_munit import from_reference
 from munit.training.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
 from munit.training.loop import train
 

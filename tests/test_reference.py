@@ -11,9 +11,9 @@ import yaml
 from PIL import Image
 
 from munit.cli import main
-from munit.config import load_config
 from munit.inference import load_model
-from munit.reference import export_reference, from_reference
+from munit.interop.nvlabs_munit import export_reference, from_reference, reference_state
+from munit.methods import load_config
 from munit.training.checkpoint import CheckpointError
 from munit.training.loop import Trainer, train
 
@@ -94,16 +94,15 @@ def test_training_resumes_from_a_reference_folder(tmp_path):
     export_reference(tmp_path / "run", tmp_path / "ref")
     cfg = tiny_config(max_iter=3, lr_policy="step", step_size=2, gamma=0.5)
     trainer = Trainer(cfg, torch.device("cpu"))
-    from munit.reference import load_reference_into
-
-    load_reference_into(trainer, tmp_path / "ref")
+    start = reference_state(tmp_path / "ref", cfg)
+    trainer.load_state(*start)
     exported = torch.load(tmp_path / "ref" / "gen_00000002.pt", weights_only=True)
     for key, value in trainer.nets["gen_a"].state_dict().items():
         assert torch.equal(value, exported["a"][key]), key
     assert trainer.iteration == 2
     assert trainer.opt_gen.param_groups[0]["lr"] == pytest.approx(5e-5)  # Step policy at iteration 2.
     assert int(trainer.opt_gen.state_dict()["state"][0]["step"]) == 2  # Adam moments came along.
-    run = train(cfg, tmp_path / "continued", torch.device("cpu"), progress=False, from_reference=tmp_path / "ref")
+    run = train(cfg, tmp_path / "continued", torch.device("cpu"), progress=False, start_from=start)
     assert (run / "checkpoints" / "ckpt_00000003.pt").is_file()
 
 

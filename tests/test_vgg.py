@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from munit.config import config_from_dict
-from munit.methods import build_method
+from munit.methods import build_method, config_from_dict
 from munit.nets.vgg import (
     TORCHVISION_INDICES,
     TORCHVISION_URL,
@@ -15,6 +14,7 @@ from munit.nets.vgg import (
     load_vgg16,
     perceptual_loss,
 )
+from munit.training.loop import Trainer
 
 from helpers import tiny_config
 
@@ -54,8 +54,10 @@ def test_missing_weights_say_what_to_fetch(tmp_path, monkeypatch):
         load_vgg16(str(tmp_path / "nowhere"))
     message = str(err.value)
     assert TORCHVISION_URL in message and str(tmp_path / "cache" / "hub" / "checkpoints") in message
-    with pytest.raises(VGGWeightsMissing):
-        build_method(config_from_dict({"vgg_w": 1.0, "vgg_model_path": str(tmp_path / "nowhere")}))
+    cfg = config_from_dict({"vgg_w": 1.0, "vgg_model_path": str(tmp_path / "nowhere")})
+    assert build_method(cfg).vgg is None  # Loading a model for inference needs no VGG weights ...
+    with pytest.raises(VGGWeightsMissing):  # ... training does.
+        Trainer(cfg, torch.device("cpu"))
 
 
 def test_env_variable_and_wrong_file(tmp_path, monkeypatch):
@@ -73,6 +75,7 @@ def test_training_step_with_perceptual_loss(tmp_path):
     random_vgg_file(file, "torchvision")
     cfg = tiny_config(vgg_w=1.0, vgg_model_path=str(file), input_dim_a=1)
     method = build_method(cfg)
+    method.setup_training(torch.device("cpu"))
     nets = method.build_networks()
     x_a, x_b = torch.rand(2, 1, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
     loss, terms = method.generator_loss(nets, method.generator_pass(nets, x_a, x_b))

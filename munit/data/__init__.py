@@ -11,8 +11,6 @@ from munit.config import BUILTIN_PREFIX, Config
 from munit.data.builtin import BUILTIN_DATASETS
 from munit.data.images import DataError, FileDataset, HalfDataset, ImageDataset, PairedDataset, find_images, read_list
 
-SPLITS = ("train", "test")
-
 
 def build_dataset(cfg: Config, domain: str, split: str, paired: bool = False) -> ImageDataset:
     """The images of `domain` ('a' or 'b') and `split` ('train' or 'test') as the config describes them.

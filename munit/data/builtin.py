@@ -9,7 +9,7 @@ way in both domains; every image is a pure function of (seed, split, domain, ind
 from __future__ import annotations
 
 import colorsys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -31,9 +31,6 @@ class ShapeFactors:
     hue_mode: int  # Index into HUE_MODES (domain B only, drawn in both to keep the draws aligned).
     hue: float
     light_angle: float  # Direction the shading comes from.
-
-    def as_dict(self) -> dict[str, float]:
-        return asdict(self)
 
 
 def draw_factors(seed: int, split: str, domain: str, index: int, paired: bool = False) -> ShapeFactors:
@@ -120,7 +117,7 @@ class ShapesDataset(ImageDataset):
     def open(self, index: int) -> Image.Image:
         return to_mode(Image.fromarray(render(self.factors(index), self.domain, self.size), "RGB"), self.channels)
 
-    def name(self, index: int) -> str:
+    def source(self, index: int) -> str:
         return f"shapes_{self.split}{self.domain.upper()}_{index:05d}"
 
 

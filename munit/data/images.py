@@ -11,13 +11,15 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
+from munit.errors import UserError
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".gif")
 MAX_PIXELS = 64_000_000  # Larger images are refused before decoding (a decompression bomb, or a mistake).
 MAX_RESIZED_PIXELS = 4_000_000  # Larger results of resizing an image are refused before resizing.
 MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A data folder, list file or image cannot be used; the message names it."""
 
 
@@ -142,12 +144,9 @@ class ImageDataset(Dataset):
     def open(self, index: int) -> Image.Image:
         raise NotImplementedError
 
-    def name(self, index: int) -> str:
-        return f"{index:06d}"
-
     def source(self, index: int) -> str:
         """Where image `index` comes from, for messages."""
-        return self.name(index)
+        return f"image {index}"
 
     def __getitem__(self, item: int | tuple[int, int]) -> torch.Tensor:
         index, seed = item if isinstance(item, tuple) else (item, index_seed(item))
@@ -187,9 +186,6 @@ class FileDataset(ImageDataset):
 
     def open(self, index: int) -> Image.Image:
         return open_image(self.paths[index], self.channels)
-
-    def name(self, index: int) -> str:
-        return self.paths[index].stem
 
     def source(self, index: int) -> str:
         return str(self.paths[index])

@@ -118,7 +118,8 @@ def accuracy(model: Classifier, data: LabelledImages, device: torch.device, batc
 def save_classifier(model: Classifier, classes: list[str], path: str | Path, accuracy: float | None = None) -> None:
     channels = model.body[0].in_channels
     atomic_torch_save({"kind": "munit-classifier", "state_dict": model.state_dict(), "classes": classes,
-                       "size": model.size, "channels": channels, "test_accuracy": accuracy}, Path(path))
+                       "size": model.size, "channels": channels, "width": model.num_features // 4,
+                       "test_accuracy": accuracy}, Path(path))
 
 
 def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> tuple[Classifier, list[str]]:
@@ -126,6 +127,6 @@ def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> tup
     state = safe_load(path, map_location=device)
     if not isinstance(state, dict) or state.get("kind") != "munit-classifier":
         raise CheckpointError(f"{path}: not a classifier written by `munit train-classifier`")
-    model = Classifier(state["channels"], len(state["classes"]), state["size"])
+    model = Classifier(state["channels"], len(state["classes"]), state["size"], state.get("width", 32))
     model.load_state_dict(state["state_dict"])
     return model.to(device).eval(), list(state["classes"])

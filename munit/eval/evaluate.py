@@ -27,11 +27,10 @@ def evaluate(checkpoint: str | Path, protocol_name: str, data: str | None = None
     chosen = protocol(protocol_name)
     model = load_model(checkpoint, device)
     method = model.method
-    if direction not in method.directions:
-        raise ValueError(f"method {method.name!r} translates {', '.join(method.directions)}, not {direction!r}")
+    direction = method.direction(direction)
     cfg = dataclasses.replace(model.cfg, data_root=data, skip_bad_images=False) if data else model.cfg
     split = build_split(cfg, "test", method.paired)
-    source, target = direction[0], direction[2]
+    source, target = direction.source, direction.target
     target_train = None
     if protocol_name == "fid-starganv2":
         target_train = build_dataset(cfg, target, "train", method.paired)

@@ -16,6 +16,8 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
+from munit.errors import UsageError
+
 
 class FeatureNet(nn.Module):
     """`fn(images in [-1, 1]) -> (N, num_features)` as a torchmetrics feature extractor."""
@@ -88,7 +90,7 @@ def pairs(n: int, pairing: str) -> list[tuple[int, int]]:
         return [(i, i + 1) for i in range(n - 1)]
     if pairing == "all":
         return list(itertools.combinations(range(n), 2))
-    raise ValueError(f"pairing must be one of {', '.join(PAIRINGS)}, got {pairing!r}")
+    raise UsageError(f"pairing must be one of {', '.join(PAIRINGS)}, got {pairing!r}")
 
 
 def pairwise_diversity(outputs: torch.Tensor, distance: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],

@@ -14,6 +14,7 @@ import torch
 from tqdm import tqdm
 
 from munit.data.images import ImageDataset
+from munit.errors import UsageError
 from munit.eval import groundtruth
 from munit.eval.features import builtin_classifier, classifier_features, inception
 from munit.eval.lpips import load_lpips
@@ -61,7 +62,7 @@ class Protocol:
 def _check_styles(ctx: EvalContext, style_source: str) -> None:
     method = ctx.model.method
     if style_source == "reference" and not method.reference_guided:
-        raise ValueError(f"method {method.name!r} cannot take the style of a reference image; "
+        raise UsageError(f"method {method.name!r} cannot take the style of a reference image; "
                          "use a latent-guided protocol")
 
 
@@ -138,7 +139,7 @@ def _fid_protocol(per_input: int, real_split: str):
         fakes = outputs.flatten(0, 1)
         reals_data = ctx.target_train if real_split == "train" else ctx.targets
         if reals_data is None:
-            raise ValueError(f"protocol needs the target domain's {real_split} images")
+            raise UsageError(f"protocol needs the target domain's {real_split} images")
         reals = _stack(reals_data)
         with torch.no_grad():
             fid = frechet_distance(features, reals.to(ctx.model.device), fakes.to(ctx.model.device))
@@ -170,7 +171,7 @@ def _is_protocol(count: int, per_input: int):
 def _builtin_protocol(count: int, per_input: int):
     def run(ctx: EvalContext) -> dict:
         if not ctx.builtin:
-            raise ValueError("protocol 'builtin' needs the built-in data (--data builtin:shapes): it reads "
+            raise UsageError("protocol 'builtin' needs the built-in data (--data builtin:shapes): it reads "
                              "the true shape and hue of every image")
         target = ctx.target_domain
         size = ctx.sources.size
@@ -251,6 +252,6 @@ def protocol(name: str) -> Protocol:
         import difflib
 
         close = difflib.get_close_matches(name, PROTOCOLS, n=1)
-        raise ValueError(f"unknown protocol {name!r}; expected one of {', '.join(PROTOCOLS)}"
+        raise UsageError(f"unknown protocol {name!r}; expected one of {', '.join(PROTOCOLS)}"
                          + (f" (did you mean {close[0]!r}?)" if close else ""))
     return PROTOCOLS[name]

@@ -1,9 +1,25 @@
-"""Registry of methods: `method:` in the config picks one."""
+"""The method registry, the one list of method names (config checks, CLI, docs and tests read it), and the
+entry point that turns a YAML file or mapping into a checked config for one of them."""
 
 from __future__ import annotations
 
-from munit.config import Config
-from munit.methods.base import DIRECTIONS, Method
+import difflib
+import warnings
+from pathlib import Path
+from typing import Any
+
+from munit.config import (
+    BUILTIN_PREFIX,
+    Config,
+    ConfigError,
+    UnusedKeyWarning,
+    parse_config,
+    read_config,
+    set_keys,
+    short_value,
+)
+from munit.data.builtin import BUILTIN_DATASETS
+from munit.methods.base import DIRECTIONS, Direction, Method
 from munit.methods.cyclegan import CycleGAN, CycleGANNoise
 from munit.methods.munit import MUNIT
 from munit.methods.paired import BicycleGAN, Pix2Pix
@@ -19,4 +35,54 @@ def build_method(cfg: Config) -> Method:
     return METHODS[cfg.method](cfg)
 
 
-__all__ = ["DIRECTIONS", "METHODS", "Method", "build_method"]
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read a YAML config, apply `key=value` overrides (dotted keys for gen./dis.), check it."""
+    return config_from_dict(read_config(path, overrides), source=str(path))
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "config", warn_unused: bool = True) -> Config:
+    """A checked config: every key (munit.config), then what the method needs; `warn_unused=False` for
+    resolved configs, which list every key."""
+    cfg = parse_config(raw, source)
+    check_config(cfg, source)
+    if warn_unused:
+        _warn_unused(cfg, raw, source)
+    return cfg
+
+
+def check_config(cfg: Config, source: str) -> None:
+    """Raise ConfigError for a method, image size or data set the config cannot train with."""
+    def fail(key: str, value: Any, allowed: str) -> None:
+        raise ConfigError(f"{source}: {key!r} is {short_value(value)}; {allowed}")
+
+    if cfg.method not in METHODS:
+        close = difflib.get_close_matches(cfg.method, METHODS, n=1)
+        fail("method", cfg.method, f"expected one of {', '.join(METHODS)}"
+             + (f" (did you mean {close[0]!r}?)" if close else ""))
+    method = METHODS[cfg.method]
+    need, smallest = method.min_image_size(cfg), min(cfg.crop_image_height, cfg.crop_image_width)
+    if smallest < need:
+        fail("crop_image_height" if cfg.crop_image_height < need else "crop_image_width", smallest,
+             f"expected at least {need} px for the networks of method {cfg.method} with "
+             f"dis.n_layer={cfg.dis.n_layer}, dis.num_scales={cfg.dis.num_scales}")
+    try:
+        method.check_config(cfg)  # Combinations only the method knows to be impossible.
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    if cfg.data_root is not None and cfg.data_root.startswith(BUILTIN_PREFIX):
+        if cfg.data_root[len(BUILTIN_PREFIX):] not in BUILTIN_DATASETS:
+            names = ", ".join(BUILTIN_PREFIX + n for n in BUILTIN_DATASETS)
+            fail("data_root", cfg.data_root, f"built-in data sets are {names}")
+
+
+def _warn_unused(cfg: Config, raw: dict[str, Any], source: str) -> None:
+    """Keys the method ignores are accepted, as NVlabs/MUNIT accepts them (its configs for MUNIT may carry
+    UNIT's keys, for instance), with a warning so that nobody tunes a key that does nothing."""
+    unused = sorted(set_keys(raw) & set(METHODS[cfg.method].unused_keys))
+    if unused:
+        warnings.warn(f"{source}: method {cfg.method!r} does not use {', '.join(map(repr, unused))}; "
+                      "accepted and ignored", UnusedKeyWarning, stacklevel=3)
+
+
+__all__ = ["DIRECTIONS", "METHODS", "Direction", "Method", "build_method", "check_config", "config_from_dict",
+           "load_config"]

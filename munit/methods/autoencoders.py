@@ -18,7 +18,7 @@ class AutoEncoderMethod(Method):
 
     def __init__(self, cfg):
         super().__init__(cfg)
-        self.vgg = load_vgg16(cfg.vgg_model_path) if cfg.vgg_w > 0 else None
+        self.vgg: nn.Module | None = None  # Loaded by `setup_training`: inference never needs VGG weights.
 
     @classmethod
     def min_image_size(cls, cfg) -> int:
@@ -48,6 +48,10 @@ class AutoEncoderMethod(Method):
             terms["vgg_a"] = perceptual_loss(self.vgg, x_ba, x_b)
             terms["vgg_b"] = perceptual_loss(self.vgg, x_ab, x_a)
             weights["vgg"] = self.cfg.vgg_w
+
+    def setup_training(self, device: torch.device) -> None:
+        if self.cfg.vgg_w > 0:
+            self.vgg = load_vgg16(self.cfg.vgg_model_path).to(device)
 
     def to(self, device: torch.device) -> AutoEncoderMethod:
         if self.vgg is not None:

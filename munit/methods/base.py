@@ -10,10 +10,35 @@ from torch import nn
 
 from munit.config import Config
 from munit.data.images import check_resized
+from munit.errors import UsageError
 from munit.losses import dis_loss, gen_adv_loss
 from munit.nets.blocks import init_weights
 
 DIRECTIONS = ("a2b", "b2a")
+
+
+class Direction(str):
+    """A translation direction ('a2b' or 'b2a'), checked once where it enters: `source` and `target` are its
+    domains. A str, so it is a dict key and a file-name part like the plain string."""
+
+    def __new__(cls, value: object, allowed: tuple[str, ...] = DIRECTIONS, who: str = "munit") -> Direction:
+        if not isinstance(value, str) or value not in allowed:
+            which = f"{allowed[0]} only" if len(allowed) == 1 else " and ".join(allowed)
+            raise UsageError(f"{who} translates {which}, not {short(value)}")
+        return super().__new__(cls, value)
+
+    @property
+    def source(self) -> str:
+        return self[0]
+
+    @property
+    def target(self) -> str:
+        return self[2]
+
+
+def short(value: object, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 @dataclass
@@ -81,6 +106,13 @@ class Method:
         check_resized(width, height, (w, h))
         return w, h
 
+    def direction(self, value: object) -> Direction:
+        """`value` as a Direction this method translates in; UsageError otherwise."""
+        return Direction(value, self.directions, f"method {self.name!r}")
+
+    def setup_training(self, device: torch.device) -> None:
+        """Load what only training needs (e.g. a perceptual loss's pretrained network); the trainer calls it."""
+
     def to(self, device: torch.device) -> Method:
         """Move what the method holds outside `nets` (e.g. a frozen feature network)."""
         return self
@@ -136,16 +168,16 @@ class Method:
 
     def encode_style(self, nets: nn.ModuleDict, x: torch.Tensor, domain: str) -> torch.Tensor:
         """Style code (N, style_dim, 1, 1) of images x of domain 'a' or 'b' (reference-guided methods)."""
-        raise ValueError(f"method {self.name!r} cannot take the style of a reference image")
+        raise UsageError(f"method {self.name!r} cannot take the style of a reference image")
 
     def encode_content(self, nets: nn.ModuleDict, x: torch.Tensor, domain: str) -> torch.Tensor:
         """Content code of images x of domain 'a' or 'b' (methods with a shared content/latent space)."""
-        raise ValueError(f"method {self.name!r} has no content code to encode")
+        raise UsageError(f"method {self.name!r} has no content code to encode")
 
     def decode(self, nets: nn.ModuleDict, content: torch.Tensor, domain: str,
                style: torch.Tensor | None = None) -> torch.Tensor:
         """Images of domain 'a' or 'b' from a content code (and, for MUNIT, a style code)."""
-        raise ValueError(f"method {self.name!r} has no decoder of content codes")
+        raise UsageError(f"method {self.name!r} has no decoder of content codes")
 
     def translate(self, nets: nn.ModuleDict, x: torch.Tensor, direction: str,
                   style: torch.Tensor | None = None) -> torch.Tensor:
@@ -175,11 +207,6 @@ class Method:
 
     def load_state_dict(self, state: dict) -> None:
         pass
-
-
-def check_direction(direction: str) -> None:
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
 
 
 def source_target(nets: nn.ModuleDict, direction: str) -> tuple[nn.Module, nn.Module]:

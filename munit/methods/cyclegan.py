@@ -14,7 +14,7 @@ from torch import nn
 
 from munit.config import ConfigError
 from munit.losses import recon_loss
-from munit.methods.base import GeneratorPass, Method, check_direction
+from munit.methods.base import GeneratorPass, Method
 from munit.nets.baselines import PatchDis, ResnetGenerator
 
 
@@ -107,7 +107,7 @@ class CycleGAN(Method):
         return GeneratorPass(terms, weights, {"dis_a": fake_a, "dis_b": fake_b}, redraw)
 
     def translate(self, nets, x, direction, style=None):
-        check_direction(direction)
+        direction = self.direction(direction)
         if self.noise_dim and style is None:
             style = self.random_styles(x.shape[0], x.device)
         return nets["gen_ab" if direction == "a2b" else "gen_ba"](x, style)

@@ -7,7 +7,7 @@ import torch
 
 from munit.losses import recon_loss
 from munit.methods.autoencoders import AutoEncoderMethod
-from munit.methods.base import GeneratorPass, check_direction, source_target
+from munit.methods.base import GeneratorPass, source_target
 from munit.nets.generators import AdaINGen
 
 
@@ -73,7 +73,7 @@ class MUNIT(AutoEncoderMethod):
         return graphs
 
     def translate(self, nets, x, direction, style=None):
-        check_direction(direction)
+        direction = self.direction(direction)
         source, target = source_target(nets, direction)
         if style is None:
             style = self.random_styles(x.shape[0], x.device)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from munit.config import ConfigError
+from munit.errors import UsageError
 from munit.losses import recon_loss
 from munit.methods.base import GeneratorPass, Method
 from munit.nets.baselines import LatentEncoder, PatchDis, UnetGenerator
@@ -50,11 +51,6 @@ class _PairedMethod(Method):
         """The U-Net goes down to 1x1: inputs are resized to the training crop, whatever their shape."""
         return self.cfg.crop_image_width, self.cfg.crop_image_height
 
-    def check_direction(self, direction: str) -> None:
-        if direction != "a2b":
-            raise ValueError(f"method {self.name!r} translates a2b only (it learns one mapping from pairs)")
-
-
 class Pix2Pix(_PairedMethod):
     name = "pix2pix"
     generator_names = ("gen",)
@@ -80,7 +76,7 @@ class Pix2Pix(_PairedMethod):
                              {"dis": torch.cat([x_a, fake], 1)})
 
     def translate(self, nets, x, direction, style=None):
-        self.check_direction(direction)
+        self.direction(direction)
         return nets["gen"](x)
 
     def sample_columns(self, nets, x, refs, direction, styles):
@@ -133,11 +129,11 @@ class BicycleGAN(_PairedMethod):
 
     def encode_style(self, nets, x, domain):
         if domain != "b":
-            raise ValueError("BicycleGAN encodes the style of B images only")
+            raise UsageError("BicycleGAN encodes the style of B images only")
         return nets["enc"](x)[0][:, :, None, None]
 
     def translate(self, nets, x, direction, style=None):
-        self.check_direction(direction)
+        self.direction(direction)
         if style is None:
             style = self.random_styles(x.shape[0], x.device)
         return nets["gen"](x, style.flatten(1))

@@ -8,7 +8,7 @@ import torch
 
 from munit.losses import recon_loss
 from munit.methods.autoencoders import AutoEncoderMethod
-from munit.methods.base import GeneratorPass, check_direction, source_target
+from munit.methods.base import GeneratorPass, source_target
 from munit.nets.generators import VAEGen
 
 
@@ -72,7 +72,7 @@ class UNIT(AutoEncoderMethod):
 
     def translate(self, nets, x, direction, style=None):
         """The latent mean, no noise, as the reference does at test time."""
-        check_direction(direction)
+        direction = self.direction(direction)
         source, target = source_target(nets, direction)
         return target.decode(source.enc(x))
 

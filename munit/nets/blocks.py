@@ -17,7 +17,7 @@ NORMS = ("bn", "in", "ln", "adain", "sn", "none")
 AdaINAffine = tuple[torch.Tensor, torch.Tensor]  # (weight, bias), each (N, C)
 
 
-def make_activation(name: str, channels: int) -> nn.Module:
+def make_activation(name: str) -> nn.Module:
     if name == "relu":
         return nn.ReLU(inplace=True)
     if name == "lrelu":
@@ -136,7 +136,7 @@ class Conv2dBlock(nn.Module):
         self.pad = make_pad(pad_type, padding)
         self.adaptive = norm == "adain"
         self.norm = _make_norm2d(norm, out_dim)
-        self.activation = make_activation(activation, out_dim)
+        self.activation = make_activation(activation)
         conv = nn.Conv2d(in_dim, out_dim, kernel_size, stride)
         self.conv = SpectralNorm(conv) if norm == "sn" else conv
 
@@ -169,7 +169,7 @@ class LinearBlock(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, activation: str = "relu"):
         super().__init__()
         self.fc = nn.Linear(in_dim, out_dim)
-        self.activation = make_activation(activation, out_dim)
+        self.activation = make_activation(activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.activation(self.fc(x))

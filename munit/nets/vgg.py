@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from munit.errors import UsageError
 from munit.weights import WeightsMissing
 
 TORCHVISION_FILE = "vgg16-397923af.pth"
@@ -92,13 +93,13 @@ def load_vgg16(path: str | None = None) -> Vgg16Features:
         net = Vgg16Features(caffe=True)
         names = [f"conv{b + 1}_{i + 1}" for b, (_, _, n) in enumerate(BLOCKS) for i in range(n)]
     else:
-        raise ValueError(f"{file}: not a VGG16 state dict (expected torchvision 'features.0.weight' "
+        raise UsageError(f"{file}: not a VGG16 state dict (expected torchvision 'features.0.weight' "
                          "or the reference's 'conv1_1.weight' keys)")
     mapped = {}
     for k, name in enumerate(names):
         for p in ("weight", "bias"):
             if f"{name}.{p}" not in state:
-                raise ValueError(f"{file}: missing key {name}.{p}")
+                raise UsageError(f"{file}: missing key {name}.{p}")
             mapped[f"convs.{k}.{p}"] = state[f"{name}.{p}"]
     net.load_state_dict(mapped)
     return net.eval()

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from munit.errors import UserError
 from munit.utils import atomic_torch_save, atomic_write_text
 
 FORMAT = "munit-checkpoint"
@@ -18,7 +19,7 @@ REQUIRED = {"iteration": int, "method": str, "config": dict, "nets": dict}  # Wh
 PATTERN = re.compile(r"ckpt_(\d{8})\.pt$")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint is missing, unreadable or of another model; the message names the file."""
 
 

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from munit.config import Config, resolve_paths, resume_changes, save_config, written_by_munit
 from munit.data import build_split, stack, training_batches
+from munit.errors import UserError
 from munit.methods import METHODS, Method, build_method
 from munit.training.checkpoint import (
     CheckpointError,
@@ -32,15 +33,15 @@ NUM_DISPLAY_STYLES = 5  # Random-style columns of a sample grid.
 NUM_DISPLAY_REFS = 4  # Reference-guided columns of a sample grid.
 
 
-class RunExistsError(FileExistsError):
-    pass
+class RunExistsError(UserError, FileExistsError):
+    """The output folder holds a run (or a file munit did not write) that this training would overwrite."""
 
 
-class RunWriteError(OSError):
+class RunWriteError(UserError, OSError):
     """A run's file could not be written (disk full, permissions); earlier files are intact."""
 
 
-class NonFiniteError(FloatingPointError):
+class NonFiniteError(UserError, FloatingPointError):
     """Too many updates in a row had a non-finite loss or gradient."""
 
 
@@ -66,6 +67,7 @@ class Trainer:
         self.cfg, self.device, self.world = cfg, device, world
         torch.manual_seed(cfg.seed)
         self.method: Method = build_method(cfg).to(device)
+        self.method.setup_training(device)
         self.nets: nn.ModuleDict = self.method.build_networks().to(device)
         if cfg.channels_last:
             self.nets.to(memory_format=torch.channels_last)
@@ -234,14 +236,18 @@ class Trainer:
         }
 
     def load_state(self, state: dict, source: Path) -> None:
+        """Continue from `state`: a checkpoint of `state()`, or the start of a run converted from another
+        codebase (e.g. `munit.interop.nvlabs_munit.reference_state`), which has only method, nets, iteration
+        and possibly optimizers; what it lacks keeps this trainer's fresh value (EMA copies the networks)."""
         if state.get("method") != self.cfg.method:
             raise CheckpointError(f"{source}: checkpoint of method {state.get('method')!r}, "
                                   f"the config says {self.cfg.method!r}")
         load_networks(self.nets, state["nets"], source)
         if self.ema is not None:
-            load_networks(self.ema, state["ema"] or {n: state["nets"][n] for n in self.ema}, source)
+            load_networks(self.ema, state.get("ema") or {n: state["nets"][n] for n in self.ema}, source)
         for optimizer, key in ((self.opt_gen, "gen"), (self.opt_dis, "dis")):
-            optimizer.load_state_dict(state["optimizers"][key])
+            if "optimizers" in state:
+                optimizer.load_state_dict(state["optimizers"][key])
             for group in optimizer.param_groups:  # This config's kernel and settings, whatever saved the state.
                 group.update(self._adam_kernel(), betas=(self.cfg.beta1, self.cfg.beta2),
                              weight_decay=self.cfg.weight_decay)
@@ -249,14 +255,16 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         self.skipped_steps = dict(state.get("skipped_steps", self.skipped_steps))
         for scheduler, key in zip(self.schedulers, ("gen", "dis"), strict=True):
-            scheduler.load_state_dict(state["schedulers"][key])
+            if "schedulers" in state:
+                scheduler.load_state_dict(state["schedulers"][key])
             scheduler.base_lrs = [self.cfg.lr] * len(scheduler.base_lrs)  # A changed lr applies (set_iteration).
-        self.display_styles = state["display_styles"]
+        self.display_styles = state.get("display_styles", self.display_styles)
         self.method.load_state_dict(state.get("method_state", {}))
         self.set_iteration(int(state["iteration"]))
-        torch.set_rng_state(state["rng"]["torch"])
-        if state["rng"]["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        if "rng" in state:
+            torch.set_rng_state(state["rng"]["torch"])
+            if state["rng"]["cuda"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(state["rng"]["cuda"])
 
     @torch.no_grad()
     def write_grids(self, displays: dict[str, torch.Tensor], image_dir: Path, tag: str) -> list[Path]:
@@ -277,10 +285,11 @@ class Trainer:
 
 
 def train(cfg: Config, run_dir: str | Path, device: torch.device, resume: bool = False,
-          progress: bool = True, num_workers: int | None = None, from_reference: str | Path | None = None,
+          progress: bool = True, num_workers: int | None = None, start_from: tuple[dict, Path] | None = None,
           world: World = SINGLE) -> Path:
-    """Train `cfg.method` into `run_dir`; with `resume`, continue from its latest checkpoint; with
-    `from_reference`, start from a NVlabs/MUNIT checkpoint folder (gen_*.pt, dis_*.pt, optimizer.pt).
+    """Train `cfg.method` into `run_dir`; with `resume`, continue from its latest checkpoint; a new run starts
+    from `start_from` when given: (a state `Trainer.load_state` reads, the file or folder it comes from), e.g.
+    a NVlabs/MUNIT checkpoint folder read by `munit.interop.nvlabs_munit.reference_state`.
     In a torchrun process group (`world`), every process trains on its slice of each global batch and
     only the main process writes.
 
@@ -291,7 +300,7 @@ def train(cfg: Config, run_dir: str | Path, device: torch.device, resume: bool =
     run_dir = Path(run_dir)
     created = not run_dir.exists()
     try:
-        return _train(resolve_paths(cfg), run_dir, device, resume, progress, num_workers, from_reference, world)
+        return _train(resolve_paths(cfg), run_dir, device, resume, progress, num_workers, start_from, world)
     except BaseException:
         if created and world.is_main and run_dir.is_dir() and latest_checkpoint(run_dir) is None:
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -299,7 +308,7 @@ def train(cfg: Config, run_dir: str | Path, device: torch.device, resume: bool =
 
 
 def _train(cfg: Config, run_dir: Path, device: torch.device, resume: bool, progress: bool, num_workers: int | None,
-           from_reference: str | Path | None, world: World) -> Path:
+           start_from: tuple[dict, Path] | None, world: World) -> Path:
     latest = latest_checkpoint(run_dir)
     if latest is not None and not resume:
         raise RunExistsError(f"{run_dir}: run already has checkpoints (latest {latest.name}); pass --resume "
@@ -320,10 +329,8 @@ def _train(cfg: Config, run_dir: Path, device: torch.device, resume: bool, progr
         if world.is_main:  # Temporary files of writes that a crash interrupted.
             for stale in [*checkpoint_dir(run_dir).glob(".*.tmp"), *(run_dir / "images").glob(".*.tmp")]:
                 stale.unlink(missing_ok=True)
-    elif from_reference is not None:
-        from munit.reference import load_reference_into
-
-        load_reference_into(trainer, from_reference)
+    elif start_from is not None:
+        trainer.load_state(*start_from)
     broadcast_state(trainer.nets, world)
     start = trainer.iteration
     if world.is_main:

@@ -13,10 +13,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from munit.config import load_config
-from munit.inference import Model
-from munit.methods import build_method
-from munit.training.checkpoint import CheckpointError, load_checkpoint, load_networks, resolve_checkpoint, safe_load
+from munit.config import Config
+from munit.inference import Model, build_model
+from munit.methods import build_method, load_config
+from munit.training.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint, safe_load
 from munit.utils import atomic_torch_save
 
 STALE_NORM_STATS = re.compile(r"\.norm\.(running_mean|running_var|num_batches_tracked)$")
@@ -66,19 +66,16 @@ def from_reference(gen_path: str | Path, config_path: str | Path, device: torch.
     """
     overrides = [f"method={method}"] if method else []
     cfg = load_config(config_path, overrides)
-    cfg.vgg_w = 0.0  # Inference needs no VGG weights.
-    method = build_method(cfg)
-    nets = method.build_networks()
-    _load_pair(nets, "gen", read_reference_file(gen_path, "generator"), Path(gen_path))
+    template = build_method(cfg).build_networks()
+    states = _pair(template, "gen", read_reference_file(gen_path, "generator"))
     if dis_path is not None:
-        _load_pair(nets, "dis", read_reference_file(dis_path, "discriminator"), Path(dis_path))
-    nets.to(device).eval().requires_grad_(False)
-    return Model(cfg, method.to(torch.device(device)), nets, Path(gen_path), iteration_of(Path(gen_path)))
+        states |= _pair(template, "dis", read_reference_file(dis_path, "discriminator"))
+    return build_model(cfg, states, Path(gen_path), iteration_of(Path(gen_path)), device)
 
 
-def _load_pair(nets: nn.ModuleDict, prefix: str, state: dict, source: Path) -> None:
-    pair = nn.ModuleDict({f"{prefix}_{d}": nets[f"{prefix}_{d}"] for d in "ab"})
-    load_networks(pair, {f"{prefix}_{d}": convert_state(state[d], pair[f"{prefix}_{d}"]) for d in "ab"}, source)
+def _pair(template: nn.ModuleDict, prefix: str, state: dict) -> dict[str, dict]:
+    """{"<prefix>_a": ..., "<prefix>_b": ...}: a reference file's two state dicts, converted for munit's networks."""
+    return {f"{prefix}_{d}": convert_state(state[d], template[f"{prefix}_{d}"]) for d in "ab"}
 
 
 def latest_reference_files(folder: str | Path) -> tuple[Path, Path, Path | None]:
@@ -95,19 +92,18 @@ def latest_reference_files(folder: str | Path) -> tuple[Path, Path, Path | None]
     return gens[-1], dis, optimizer if optimizer.is_file() else None
 
 
-def load_reference_into(trainer, folder: str | Path) -> None:
-    """Start a munit run from a reference checkpoint folder: networks, optimizers and iteration count."""
+def reference_state(folder: str | Path, cfg: Config) -> tuple[dict, Path]:
+    """A reference checkpoint folder as the start of a munit run: a state in munit's checkpoint layout
+    (method, networks, optimizers when optimizer.pt is there, iteration) that `Trainer.load_state` reads,
+    and the file it comes from."""
     gen, dis, optimizer = latest_reference_files(folder)
-    _load_pair(trainer.nets, "gen", read_reference_file(gen, "generator"), gen)
-    _load_pair(trainer.nets, "dis", read_reference_file(dis, "discriminator"), dis)
+    template = build_method(cfg).build_networks()
+    state = {"method": cfg.method, "iteration": iteration_of(gen),
+             "nets": _pair(template, "gen", read_reference_file(gen, "generator"))
+             | _pair(template, "dis", read_reference_file(dis, "discriminator"))}
     if optimizer is not None:
-        states = read_reference_file(optimizer, "optimizer")
-        trainer.opt_gen.load_state_dict(states["gen"])
-        trainer.opt_dis.load_state_dict(states["dis"])
-    trainer.set_iteration(iteration_of(gen))
-    if trainer.ema is not None:
-        for name in trainer.ema:
-            trainer.ema[name].load_state_dict(trainer.nets[name].state_dict())
+        state["optimizers"] = read_reference_file(optimizer, "optimizer")
+    return state, Path(folder)
 
 
 def export_reference(run: str | Path, output: str | Path) -> list[Path]:
