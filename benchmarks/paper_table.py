@@ -49,7 +49,7 @@ def slug(name: str) -> str:
 
 
 def train_model(name: str, runs: Path, iterations: int) -> Path:
-    from munit.config import load_config
+    from munit.methods import load_config
     from munit.training.checkpoint import latest_checkpoint
     from munit.training.loop import train
 

@@ -53,6 +53,8 @@ MODELS = {  # The MUNIT runs measured so far trained in fast mode; exact is muni
                            "the same, D judging the generator pass's own fakes (fast mode before its fix)"),
     "munit_gan4": ("horse2zebra64.yaml", ["train_mode=fast", "gan_w=4"],
                    "the recipe with 4x the adversarial weight, fast mode"),
+    "munit_paper_ds1": ("horse2zebra64_paper.yaml", ["train_mode=fast", "gen.n_downsample=1"],
+                        "the paper's losses with a 32 x 32 content code (one downsampling), fast mode"),
     "cyclegan": ("horse2zebra64_cyclegan.yaml", ["train_mode=fast"], "CycleGAN, fast mode"),
     "unit": ("horse2zebra64_unit.yaml", [], "UNIT"),
 }
@@ -149,7 +151,7 @@ def train_judge(split: Path, path: Path, iterations: int = 1200, batch_size: int
 
 def train_run(name: str, seed: int, split: Path, runs: Path) -> tuple[Path, float | None]:
     """Train (or reuse) one model; returns the run and its training wall time in seconds."""
-    from munit.config import load_config
+    from munit.methods import load_config
 
     config_file, overrides, _ = MODELS[name]
     run = runs / f"{name}_s{seed}"

@@ -35,7 +35,8 @@ MODES = ("fast", "exact")
 
 
 def setting_config(method: str, size: int, dim: int, mode: str, overrides: list[str]):
-    from munit.config import apply_override, config_from_dict
+    from munit.config import apply_override
+    from munit.methods import config_from_dict
 
     raw = {"method": method, "new_size": size, "crop_image_height": size, "crop_image_width": size,
            "lr_policy": "constant", "train_mode": mode, "gen": {"dim": dim, "mlp_dim": 4 * dim}, "dis": {"dim": dim}}
