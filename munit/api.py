@@ -20,7 +20,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from munit.data.images import to_mode, to_tensor
 from munit.errors import UsageError
 from munit.inference import Model, build_model, load_model
 from munit.methods import config_from_dict
@@ -38,11 +37,11 @@ class Translator:
 
     def __init__(self, model: Model):
         self.model = model
-        self.method, self.nets, self.cfg = model.method, model.nets, model.cfg
 
-    @property
-    def device(self) -> torch.device:
-        return self.model.device
+    method = property(lambda self: self.model.method, doc="The method (munit.methods.Method).")
+    nets = property(lambda self: self.model.nets, doc="Its networks, by name (nn.ModuleDict).")
+    cfg = property(lambda self: self.model.cfg, doc="The config it was trained with.")
+    device = property(lambda self: self.model.device, doc="Where the networks are.")
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | torch.device | None = None,
@@ -85,7 +84,7 @@ class Translator:
             raise UsageError("give num_styles or style, not both")
         if num_styles is not None:
             _check_count(num_styles, "num_styles", 1)
-            codes = self._random_styles(num_styles, gen)
+            codes = self.method.styles(self.nets, num_styles, self.device, generator=gen)
             outs = torch.stack([self._translate(x, direction, None if codes is None else
                                                 codes[k:k + 1].expand(len(x), -1, -1, -1))
                                 for k in range(num_styles)], dim=1)
@@ -93,7 +92,7 @@ class Translator:
         if style is not None:
             codes = self._style_codes(style, direction.target, len(x))
         else:
-            codes = self._random_styles(len(x), gen)
+            codes = self.method.styles(self.nets, len(x), self.device, generator=gen)
         return self._from_batch(self._translate(x, direction, codes), kind)
 
     @torch.no_grad()
@@ -158,11 +157,7 @@ class Translator:
         raise UsageError(f"expected PIL images, a uint8 numpy array or a float tensor, got {type(images).__name__}")
 
     def _pil_batch(self, images: list[Image.Image], domain: str) -> torch.Tensor:
-        tensors = []
-        for img in images:
-            img = to_mode(img, self.cfg.input_dim(domain))
-            size = self.method.inference_size(*img.size, domain)
-            tensors.append(to_tensor(img.resize(size, resample=Image.BICUBIC) if size != img.size else img))
+        tensors = [self.method.prepare_image(img, domain) for img in images]
         if len({t.shape for t in tensors}) > 1:
             raise UsageError("images of one call must have one size after resizing; pass them one by one")
         return torch.stack(tensors).to(self.device)
@@ -183,21 +178,12 @@ class Translator:
     def _translate(self, x: torch.Tensor, direction: str, codes: torch.Tensor | None) -> torch.Tensor:
         return self.method.translate(self.nets, x, direction, codes)
 
-    def _random_styles(self, n: int, gen: torch.Generator | None) -> torch.Tensor | None:
-        if not self.method.multimodal:
-            return None
-        return self.method.random_styles(n, torch.device("cpu"), generator=gen).to(self.device)
-
     def _style_codes(self, style, domain: str, n: int) -> torch.Tensor:
         if isinstance(style, torch.Tensor) and style.dim() <= 2 or (
                 isinstance(style, torch.Tensor) and style.dim() == 4 and style.shape[-2:] == (1, 1)):
             return _as_codes(style, n, self.cfg.gen.style_dim).to(self.device)
-        if not self.method.reference_guided:
-            raise UsageError(f"method {self.method.name!r} cannot take the style of a reference image")
-        codes = self.encode_style(style, domain)
-        if len(codes) not in (1, n):
-            raise UsageError(f"got {len(codes)} reference images for {n} inputs; give 1 or {n}")
-        return codes.expand(n, -1)[:, :, None, None]
+        references, _ = self._to_batch(style, domain)
+        return self.method.styles(self.nets, n, self.device, references=references, domain=domain)
 
 
 

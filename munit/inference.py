@@ -11,11 +11,11 @@ from torch import nn
 from tqdm import tqdm
 
 from munit.config import Config
-from munit.data.images import IMAGE_EXTENSIONS, DataError, find_images, open_image, to_tensor
+from munit.data.images import IMAGE_EXTENSIONS, DataError, find_images, open_image
 from munit.errors import UsageError
-from munit.methods import Method, build_method, config_from_dict
+from munit.methods import Direction, Method, build_method, config_from_dict
 from munit.training.checkpoint import load_checkpoint, load_networks, resolve_checkpoint
-from munit.visual import sample_grid, save_png, to_pil
+from munit.visual import save_png, to_pil, write_sample_grid
 
 
 @dataclass
@@ -61,12 +61,9 @@ def prepare(path: Path, model: Model, domain: str) -> torch.Tensor:
     `Method.inference_size`). Returns (1, C, H, W) in [-1, 1]."""
     img = open_image(path, model.cfg.input_dim(domain))
     try:
-        new = model.method.inference_size(*img.size, domain)
+        return model.method.prepare_image(img, domain)[None]
     except DataError as e:
         raise DataError(f"{path}: {e}") from None
-    if new != img.size:
-        img = img.resize(new, resample=3)  # Bicubic.
-    return to_tensor(img)[None]
 
 
 def input_paths(path: str | Path) -> list[Path]:
@@ -87,28 +84,26 @@ def translate_files(model: Model, inputs: str | Path, output: str | Path, direct
     (the style of `style_image`) into `output`, in the subfolders the inputs have under `inputs` (a
     name shared by two inputs of one folder, x.png and x.jpg, keeps its extension: `x.jpg_ref.png`).
     Each output is written as soon as it is made. Returns the written paths."""
-    src, tgt = direction[0], direction[2]
+    direction = model.method.direction(direction)
     output = Path(output)
     device = model.device
     paths = input_paths(inputs)
     names = output_names(paths, Path(inputs))
     written = []
-    generator = torch.Generator(device=device).manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
     style = None
     if style_image is not None:
         if not model.method.reference_guided:
             raise UsageError(f"--style: method {model.cfg.method!r} cannot copy the style of a reference image")
-        ref = prepare(Path(style_image), model, tgt).to(device)
-        style = model.method.encode_style(model.nets, ref, tgt)
-    elif not model.method.multimodal:
-        num_styles = 1
+        ref = prepare(Path(style_image), model, direction.target)
+        style = model.method.styles(model.nets, 1, device, references=ref, domain=direction.target)
     for path, name in tqdm(list(zip(paths, names, strict=True)), unit="img",
                            disable=None if len(paths) > 1 else True):
-        x = prepare(path, model, src).to(device)
+        x = prepare(path, model, direction.source).to(device)
         if style is not None:
             jobs = [("ref", style)]
         elif model.method.multimodal:
-            styles = model.method.random_styles(num_styles, device, generator)
+            styles = model.method.styles(model.nets, num_styles, device, generator)
             jobs = ((f"style{j:02d}", styles[j:j + 1]) for j in range(num_styles))
         else:
             jobs = [("out", None)]
@@ -135,17 +130,14 @@ def sample_grids(model: Model, output: str | Path, num_inputs: int = 8, num_styl
     from munit.data import build_dataset
 
     device = model.device
-    generator = torch.Generator(device=device).manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
     data = {d: build_dataset(model.cfg, d, "test") for d in "ab"}
     written = []
-    for direction in model.method.directions:
-        src, tgt = data[direction[0]], data[direction[2]]
+    for direction in map(Direction, model.method.directions):
+        src, tgt = data[direction.source], data[direction.target]
         x = torch.stack([src[i % len(src)] for i in range(num_inputs)]).to(device)
         refs = torch.stack([tgt[(len(tgt) - 1 - i) % len(tgt)] for i in range(num_refs)]).to(device)
-        styles = (model.method.random_styles(num_styles, device, generator) if model.method.multimodal
-                  else torch.empty(0, device=device))
-        columns = model.method.sample_columns(model.nets, x, refs, direction, styles)
+        styles = model.method.styles(model.nets, num_styles, device, generator)
         path = Path(output) / f"{direction}_{model.iteration:08d}.png"
-        save_png(sample_grid(columns, refs if model.method.reference_guided else None), path)
-        written.append(path)
+        written.append(write_sample_grid(model.method, model.nets, x, refs, direction, styles, path))
     return written

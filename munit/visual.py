@@ -70,6 +70,16 @@ def sample_grid(columns: list[tuple[str, torch.Tensor]], refs: torch.Tensor | No
     return tile(rows, labels)
 
 
+def write_sample_grid(method, nets, x: torch.Tensor, refs: torch.Tensor, direction: str,
+                      styles: torch.Tensor | None, path: Path) -> Path:
+    """The PNG of `method.sample_columns` for inputs x (reference images above their columns when the
+    method is reference-guided): what training writes and `munit sample` writes."""
+    styles = styles if styles is not None else x.new_empty(0)
+    columns = method.sample_columns(nets, x, refs, direction, styles)
+    save_png(sample_grid(columns, refs if method.reference_guided else None), path)
+    return path
+
+
 def write_index(image_dir: Path) -> None:
     """index.html listing the grids, newest first."""
     images = sorted(image_dir.glob("*.png"), key=lambda p: p.stat().st_mtime, reverse=True)

@@ -16,7 +16,7 @@ INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
 
 
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
+def inception_input(x: torch.Tensor) -> torch.Tensor:
     """[-1, 1] floats -> [0, 255] uint8 RGB, as the FID Inception expects (it resizes to 299 itself)."""
     if x.shape[1] == 1:
         x = x.repeat(1, 3, 1, 1)
@@ -37,7 +37,7 @@ def inception(output: str = "2048", path: str | Path | None = None, download: bo
     net = NoTrainInceptionV3(name="inception-v3-compat", features_list=[output],
                              feature_extractor_weights_path=str(weights)).to(device)
     size = 2048 if output == "2048" else 1008
-    return FeatureNet(lambda x: net(to_uint8(x)).reshape(x.shape[0], -1), size, f"inception-v3-compat ({weights})")
+    return FeatureNet(lambda x: net(inception_input(x)).reshape(x.shape[0], -1), size, f"inception-v3-compat ({weights})")
 
 
 def classifier_features(path: str | Path, output: str = "features", device: torch.device | str = "cpu"

@@ -79,14 +79,11 @@ def translations(ctx: EvalContext, count: int | None, per_input: int, style_sour
         for i in tqdm(range(n), desc=desc, disable=not ctx.progress, unit="input"):
             gen = torch.Generator().manual_seed(ctx.seed * 1_000_003 + i)
             x = ctx.sources[i].unsqueeze(0).to(model.device).expand(per_input, -1, -1, -1)
+            refs = None
             if style_source == "reference":
                 picks = torch.randint(len(ctx.targets), (per_input,), generator=gen).tolist()
-                refs = torch.stack([ctx.targets[j] for j in picks]).to(model.device)
-                style = method.encode_style(model.nets, refs, ctx.target_domain)
-            elif method.multimodal:
-                style = method.random_styles(per_input, torch.device("cpu"), generator=gen).to(model.device)
-            else:
-                style = None
+                refs = torch.stack([ctx.targets[j] for j in picks])
+            style = method.styles(model.nets, per_input, model.device, gen, refs, ctx.target_domain)
             outputs.append(torch.cat([method.translate(model.nets, chunk_x, ctx.direction,
                                                        None if style is None else chunk_s)
                                       for chunk_x, chunk_s in _chunks(x, style, ctx.batch_size)]).cpu())

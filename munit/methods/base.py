@@ -6,10 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from PIL import Image
 from torch import nn
 
 from munit.config import Config
-from munit.data.images import check_resized
+from munit.data.images import check_resized, to_mode, to_tensor
 from munit.errors import UsageError
 from munit.losses import dis_loss, gen_adv_loss
 from munit.nets.blocks import init_weights
@@ -160,6 +161,30 @@ class Method:
         for name, fake in gen_pass.fakes.items():
             terms[name.replace("dis", "adv", 1)] = gen_adv_loss(nets[name](fake), self.cfg.dis.gan_type)
         return weighted_total(terms, {**gen_pass.weights, "adv": self.cfg.gan_w})
+
+    def styles(self, nets: nn.ModuleDict | None, n: int, device: torch.device,
+               generator: torch.Generator | None = None, references: torch.Tensor | None = None,
+               domain: str | None = None) -> torch.Tensor | None:
+        """The style codes (n, style_dim, 1, 1) on `device` that n translations take, the one choice every
+        caller (API, CLI, evaluation, page, training grids) makes here: those of `references` (1 or n images
+        of the target `domain`) when given; else n draws from the prior for a multimodal method, drawn on
+        the CPU with `generator` so that a seed gives the same codes on every device; else None (the method
+        has no style)."""
+        if references is not None:
+            codes = self.encode_style(nets, references.to(device), domain)
+            if len(codes) not in (1, n):
+                raise UsageError(f"got {len(codes)} reference images for {n} inputs; give 1 or {n}")
+            return codes.expand(n, -1, -1, -1)
+        if not self.multimodal:
+            return None
+        return self.random_styles(n, torch.device("cpu"), generator).to(device)
+
+    def prepare_image(self, img: Image.Image, domain: str) -> torch.Tensor:
+        """A PIL image as the networks take it: (C, H, W) in [-1, 1] with the domain's channels, resized
+        (bicubic) to `inference_size`."""
+        img = to_mode(img, self.cfg.input_dim(domain))
+        size = self.inference_size(*img.size, domain)
+        return to_tensor(img.resize(size, resample=Image.BICUBIC) if size != img.size else img)
 
     def random_styles(self, n: int, device: torch.device, generator: torch.Generator | None = None
                       ) -> torch.Tensor:

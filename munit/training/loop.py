@@ -16,7 +16,7 @@ from tqdm import tqdm
 from munit.config import Config, resolve_paths, resume_changes, save_config, written_by_munit
 from munit.data import build_split, stack, training_batches
 from munit.errors import UserError
-from munit.methods import METHODS, Method, build_method
+from munit.methods import METHODS, Direction, Method, build_method
 from munit.training.checkpoint import (
     CheckpointError,
     checkpoint_dir,
@@ -27,7 +27,7 @@ from munit.training.checkpoint import (
 )
 from munit.training.distributed import SINGLE, World, average_gradients, broadcast_state, step_seed
 from munit.training.log import RunLog
-from munit.visual import sample_grid, save_png, write_index
+from munit.visual import write_index, write_sample_grid
 
 NUM_DISPLAY_STYLES = 5  # Random-style columns of a sample grid.
 NUM_DISPLAY_REFS = 4  # Reference-guided columns of a sample grid.
@@ -84,7 +84,7 @@ class Trainer:
         self.bad_steps = {"dis": 0, "gen": 0}  # Consecutive skipped updates.
         self.skipped_steps = {"dis": 0, "gen": 0}  # All skipped updates of this process.
         gen = torch.Generator().manual_seed(cfg.seed + 1)
-        self.display_styles = {d: torch.randn(NUM_DISPLAY_STYLES, cfg.gen.style_dim, 1, 1, generator=gen)
+        self.display_styles = {d: self.method.styles(None, NUM_DISPLAY_STYLES, torch.device("cpu"), gen)
                                for d in self.method.directions} if self.method.multimodal else {}
 
     def _adam(self, names: tuple[str, ...]) -> torch.optim.Adam:
@@ -271,14 +271,12 @@ class Trainer:
         """One PNG per direction: inputs, reconstructions, random-style and reference-guided translations."""
         nets = self.sampling_nets().eval()
         paths = []
-        for direction in self.method.directions:
-            src, tgt = direction[0], direction[2]
-            x, refs = displays[src].to(self.device), displays[f"ref_{tgt}"].to(self.device)
-            styles = self.display_styles.get(direction, torch.empty(0)).to(self.device)
-            columns = self.method.sample_columns(nets, x, refs, direction, styles)
-            path = image_dir / f"{direction}_{tag}.png"
-            save_png(sample_grid(columns, refs if self.method.reference_guided else None), path)
-            paths.append(path)
+        for direction in map(Direction, self.method.directions):
+            x, refs = displays[direction.source].to(self.device), displays[f"ref_{direction.target}"].to(self.device)
+            styles = self.display_styles.get(direction)
+            paths.append(write_sample_grid(self.method, nets, x, refs, direction,
+                                           None if styles is None else styles.to(self.device),
+                                           image_dir / f"{direction}_{tag}.png"))
         write_index(image_dir)
         self.nets.train()
         return paths
