@@ -37,7 +37,8 @@ def inception(output: str = "2048", path: str | Path | None = None, download: bo
     net = NoTrainInceptionV3(name="inception-v3-compat", features_list=[output],
                              feature_extractor_weights_path=str(weights)).to(device)
     size = 2048 if output == "2048" else 1008
-    return FeatureNet(lambda x: net(inception_input(x)).reshape(x.shape[0], -1), size, f"inception-v3-compat ({weights})")
+    return FeatureNet(lambda x: net(inception_input(x)).reshape(x.shape[0], -1), size,
+                      f"inception-v3-compat ({weights})")
 
 
 def classifier_features(path: str | Path, output: str = "features", device: torch.device | str = "cpu"
