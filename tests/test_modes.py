@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from munit.cli import main
+from munit.methods.base import Term
 from munit.training.checkpoint import load_checkpoint
 from munit.training.loop import NonFiniteWarning, Trainer
 
@@ -107,7 +108,8 @@ def poison_term(trainer: Trainer, term: str) -> None:
 
     def poisoned(*args, **kwargs):
         gen_pass = real_pass(*args, **kwargs)
-        gen_pass.terms[term] = gen_pass.terms[term] * float("nan")
+        weight, value = gen_pass.terms[term]
+        gen_pass.terms[term] = Term(weight, value * float("nan"))
         return gen_pass
 
     trainer.method.generator_pass = poisoned
@@ -151,7 +153,8 @@ def test_training_stops_after_max_bad_steps_naming_term_and_checkpoint(tmp_path,
         def pass_(*a, **k):
             gen_pass = real_pass(*a, **k)
             if self.iteration >= 2:
-                gen_pass.terms["recon_c_b"] = gen_pass.terms["recon_c_b"] * float("inf") * 0
+                weight, value = gen_pass.terms["recon_c_b"]
+                gen_pass.terms["recon_c_b"] = Term(weight, value * float("inf") * 0)
             return gen_pass
 
         self.method.generator_pass = pass_

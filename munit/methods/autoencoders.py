@@ -8,7 +8,7 @@ import dataclasses
 import torch
 from torch import nn
 
-from munit.methods.base import Method
+from munit.methods.base import Method, Term
 from munit.nets.discriminator import MsImageDis
 from munit.nets.vgg import load_vgg16, perceptual_loss
 
@@ -41,13 +41,12 @@ class AutoEncoderMethod(Method):
     def share_weights(self, nets: nn.ModuleDict) -> None:
         """Tie layers of the two generators, where the method's paper does."""
 
-    def add_perceptual_terms(self, terms: dict, weights: dict, x_ba: torch.Tensor, x_b: torch.Tensor,
+    def add_perceptual_terms(self, terms: dict[str, Term], x_ba: torch.Tensor, x_b: torch.Tensor,
                              x_ab: torch.Tensor, x_a: torch.Tensor) -> None:
         """Domain-invariant perceptual loss of each translation against its source image, if vgg_w > 0."""
         if self.cfg.vgg_w > 0:
-            terms["vgg_a"] = perceptual_loss(self.vgg, x_ba, x_b)
-            terms["vgg_b"] = perceptual_loss(self.vgg, x_ab, x_a)
-            weights["vgg"] = self.cfg.vgg_w
+            terms["vgg_a"] = Term(self.cfg.vgg_w, perceptual_loss(self.vgg, x_ba, x_b))
+            terms["vgg_b"] = Term(self.cfg.vgg_w, perceptual_loss(self.vgg, x_ab, x_a))
 
     def setup_training(self, device: torch.device) -> None:
         if self.cfg.vgg_w > 0:

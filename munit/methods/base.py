@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from PIL import Image
@@ -42,19 +43,25 @@ def short(value: object, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+class Term(NamedTuple):
+    """A loss term and its weight in the total (a config key's value)."""
+
+    weight: float
+    value: torch.Tensor
+
+
 @dataclass
 class GeneratorPass:
-    """One forward pass of the generators: the loss terms that involve no discriminator, the weights of
-    the terms (keyed by term name without its last _suffix), and the fake each discriminator judges
-    (keyed by discriminator name, its graph attached).
+    """One forward pass of the generators: its loss terms that involve no discriminator, by name (one name
+    per kind of term across methods: recon_x_a, cyc_x_b, recon_kl_a, vgg_b, ...), and the fake each
+    discriminator judges (keyed by discriminator name, its graph attached).
 
     `redraw`, for methods whose fakes depend on random draws (style codes, noise), makes the
     discriminators' fakes anew from the pass's encodings with draws of their own (recorded draws may be
     passed as keywords). The reference's discriminator step sees such independent fakes; fast mode used to
     judge the very fakes the generator is then trained on, and learnt worse on photographs (issue 12)."""
 
-    terms: dict[str, torch.Tensor]
-    weights: dict[str, float]
+    terms: dict[str, Term]
     fakes: dict[str, torch.Tensor]
     redraw: Callable[..., dict[str, torch.Tensor]] | None = None
 
@@ -81,6 +88,7 @@ class Method:
     unused_keys: tuple[str, ...] = ()  # Config keys it ignores; a config that sets them gets a warning.
     generator_names: tuple[str, ...] = ("gen_a", "gen_b")
     discriminator_names: tuple[str, ...] = ("dis_a", "dis_b")
+    adversarial_terms = {"dis_a": "adv_a", "dis_b": "adv_b"}  # The generator's adversarial term per discriminator.
     dis_loss_scale = 1.0  # Factor of each discriminator's loss (0.5 slows D down in pix2pix and CycleGAN).
 
     def __init__(self, cfg: Config):
@@ -156,11 +164,12 @@ class Method:
 
     def generator_loss(self, nets: nn.ModuleDict, gen_pass: GeneratorPass
                        ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The pass's terms plus each discriminator's adversarial term ("adv" + its name's suffix)."""
+        """The pass's terms plus each discriminator's adversarial term (named in `adversarial_terms`)."""
         terms = dict(gen_pass.terms)
         for name, fake in gen_pass.fakes.items():
-            terms[name.replace("dis", "adv", 1)] = gen_adv_loss(nets[name](fake), self.cfg.dis.gan_type)
-        return weighted_total(terms, {**gen_pass.weights, "adv": self.cfg.gan_w})
+            terms[self.adversarial_terms[name]] = Term(self.cfg.gan_w,
+                                                       gen_adv_loss(nets[name](fake), self.cfg.dis.gan_type))
+        return weighted_total(terms)
 
     def styles(self, nets: nn.ModuleDict | None, n: int, device: torch.device,
                generator: torch.Generator | None = None, references: torch.Tensor | None = None,
@@ -239,13 +248,10 @@ def source_target(nets: nn.ModuleDict, direction: str) -> tuple[nn.Module, nn.Mo
     return (nets["gen_a"], nets["gen_b"]) if direction == "a2b" else (nets["gen_b"], nets["gen_a"])
 
 
-def weighted_total(terms: dict[str, torch.Tensor], weights: dict[str, float]
-                   ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Sum of the terms, each weighted by `weights[name]` or else `weights[<name without its last _suffix>]`,
-    and the logged terms."""
-    total = sum(weights[name if name in weights else name.rsplit("_", 1)[0]] * value
-                for name, value in terms.items())
-    return total, detached(terms, total)
+def weighted_total(terms: dict[str, Term]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Sum of the weighted terms (in their order, as the reference adds them), and the logged terms."""
+    total = sum(term.weight * term.value for term in terms.values())
+    return total, detached({name: term.value for name, term in terms.items()}, total)
 
 
 def detached(terms: dict[str, torch.Tensor], total: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -14,7 +14,7 @@ from torch import nn
 
 from munit.config import ConfigError
 from munit.losses import recon_loss
-from munit.methods.base import GeneratorPass, Method
+from munit.methods.base import GeneratorPass, Method, Term
 from munit.nets.baselines import PatchDis, ResnetGenerator
 
 
@@ -95,16 +95,14 @@ class CycleGAN(Method):
         fake_b = g_ab(x_a, self._noise(x_a))
         fake_a = g_ba(x_b, self._noise(x_b))
         terms = {
-            "cyc_x_a": recon_loss(g_ba(fake_b, self._noise(fake_b)), x_a),
-            "cyc_x_b": recon_loss(g_ab(fake_a, self._noise(fake_a)), x_b),
+            "cyc_x_a": Term(cfg.recon_x_cyc_w, recon_loss(g_ba(fake_b, self._noise(fake_b)), x_a)),
+            "cyc_x_b": Term(cfg.recon_x_cyc_w, recon_loss(g_ab(fake_a, self._noise(fake_a)), x_b)),
         }
-        weights = {"cyc_x": cfg.recon_x_cyc_w}
         if cfg.identity_w > 0:
-            terms["identity_a"] = recon_loss(g_ba(x_a, self._noise(x_a)), x_a)
-            terms["identity_b"] = recon_loss(g_ab(x_b, self._noise(x_b)), x_b)
-            weights["identity"] = cfg.identity_w
+            terms["identity_a"] = Term(cfg.identity_w, recon_loss(g_ba(x_a, self._noise(x_a)), x_a))
+            terms["identity_b"] = Term(cfg.identity_w, recon_loss(g_ab(x_b, self._noise(x_b)), x_b))
         redraw = (lambda: self.dis_fakes(nets, x_a, x_b)) if self.noise_dim else None  # Fresh noise for D.
-        return GeneratorPass(terms, weights, {"dis_a": fake_a, "dis_b": fake_b}, redraw)
+        return GeneratorPass(terms, {"dis_a": fake_a, "dis_b": fake_b}, redraw)
 
     def translate(self, nets, x, direction, style=None):
         direction = self.direction(direction)

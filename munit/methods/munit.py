@@ -7,7 +7,7 @@ import torch
 
 from munit.losses import recon_loss
 from munit.methods.autoencoders import AutoEncoderMethod
-from munit.methods.base import GeneratorPass, source_target
+from munit.methods.base import GeneratorPass, Term, source_target
 from munit.nets.generators import AdaINGen
 
 
@@ -40,26 +40,24 @@ class MUNIT(AutoEncoderMethod):
         c_b_recon, s_a_recon = gen_a.encode(x_ba)
         c_a_recon, s_b_recon = gen_b.encode(x_ab)
         terms = {
-            "recon_x_a": recon_loss(x_a_recon, x_a),
-            "recon_x_b": recon_loss(x_b_recon, x_b),
-            "recon_s_a": recon_loss(s_a_recon, s_a),
-            "recon_s_b": recon_loss(s_b_recon, s_b),
-            "recon_c_a": recon_loss(c_a_recon, c_a),
-            "recon_c_b": recon_loss(c_b_recon, c_b),
+            "recon_x_a": Term(cfg.recon_x_w, recon_loss(x_a_recon, x_a)),
+            "recon_x_b": Term(cfg.recon_x_w, recon_loss(x_b_recon, x_b)),
+            "recon_s_a": Term(cfg.recon_s_w, recon_loss(s_a_recon, s_a)),
+            "recon_s_b": Term(cfg.recon_s_w, recon_loss(s_b_recon, s_b)),
+            "recon_c_a": Term(cfg.recon_c_w, recon_loss(c_a_recon, c_a)),
+            "recon_c_b": Term(cfg.recon_c_w, recon_loss(c_b_recon, c_b)),
         }
-        weights = {"recon_x": cfg.recon_x_w, "recon_s": cfg.recon_s_w, "recon_c": cfg.recon_c_w}
-        if cfg.recon_x_cyc_w > 0:
-            terms["cycrecon_x_a"] = recon_loss(gen_a.decode(c_a_recon, s_a_prime), x_a)
-            terms["cycrecon_x_b"] = recon_loss(gen_b.decode(c_b_recon, s_b_prime), x_b)
-            weights["cycrecon_x"] = cfg.recon_x_cyc_w
-        self.add_perceptual_terms(terms, weights, x_ba, x_b, x_ab, x_a)
+        if cfg.recon_x_cyc_w > 0:  # The reference's cycrecon_x.
+            terms["cyc_x_a"] = Term(cfg.recon_x_cyc_w, recon_loss(gen_a.decode(c_a_recon, s_a_prime), x_a))
+            terms["cyc_x_b"] = Term(cfg.recon_x_cyc_w, recon_loss(gen_b.decode(c_b_recon, s_b_prime), x_b))
+        self.add_perceptual_terms(terms, x_ba, x_b, x_ab, x_a)
 
         def redraw(s_a=None, s_b=None):  # The D step's fakes: the same content codes, styles of their own.
             s_a = self.random_styles(x_a.shape[0], x_a.device) if s_a is None else s_a
             s_b = self.random_styles(x_b.shape[0], x_b.device) if s_b is None else s_b
             return {"dis_a": gen_a.decode(c_b.detach(), s_a), "dis_b": gen_b.decode(c_a.detach(), s_b)}
 
-        return GeneratorPass(terms, weights, {"dis_a": x_ba, "dis_b": x_ab}, redraw)
+        return GeneratorPass(terms, {"dis_a": x_ba, "dis_b": x_ab}, redraw)
 
     def export_graphs(self, nets):
         """Per domain d: content_encoder_d (image -> content code), style_encoder_d (image -> (N, style_dim))

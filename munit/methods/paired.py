@@ -17,7 +17,7 @@ from torch import nn
 from munit.config import ConfigError
 from munit.errors import UsageError
 from munit.losses import recon_loss
-from munit.methods.base import GeneratorPass, Method
+from munit.methods.base import GeneratorPass, Method, Term
 from munit.nets.baselines import LatentEncoder, PatchDis, UnetGenerator
 
 
@@ -26,6 +26,7 @@ class _PairedMethod(Method):
     paired = True
     fixed_size = True
     discriminator_names = ("dis",)
+    adversarial_terms = {"dis": "adv"}
     unused_keys = ("recon_c_w", "recon_x_cyc_w", "recon_kl_cyc_w", "vgg_w", "identity_w", "pool_size", "gen.activ",
                    "gen.n_res", "gen.n_downsample", "gen.mlp_dim", "gen.pad_type", "dis.activ", "dis.num_scales",
                    "dis.pad_type", "unit_share_weights")
@@ -72,7 +73,7 @@ class Pix2Pix(_PairedMethod):
 
     def generator_pass(self, nets, x_a, x_b):
         fake = nets["gen"](x_a)
-        return GeneratorPass({"recon_x": recon_loss(fake, x_b)}, {"recon_x": self.cfg.recon_x_w},
+        return GeneratorPass({"recon_x": Term(self.cfg.recon_x_w, recon_loss(fake, x_b))},
                              {"dis": torch.cat([x_a, fake], 1)})
 
     def translate(self, nets, x, direction, style=None):
@@ -89,6 +90,7 @@ class BicycleGAN(_PairedMethod):
     reference_guided = True
     generator_names = ("gen", "enc")
     discriminator_names = ("dis_vae", "dis_lr")  # One per cycle: cVAE-GAN's and cLR-GAN's fakes.
+    adversarial_terms = {"dis_vae": "adv_vae", "dis_lr": "adv_lr"}
 
     def build_networks(self) -> nn.ModuleDict:
         cfg, nz = self.cfg, self.cfg.gen.style_dim
@@ -119,12 +121,11 @@ class BicycleGAN(_PairedMethod):
         mu_recovered, _ = nets["enc"](fake_random)
         nets["enc"].requires_grad_(True)
         terms = {
-            "recon_x": recon_loss(fake_encoded, x_b),
-            "kl": torch.mean(-0.5 * torch.sum(1 + logvar - mu ** 2 - logvar.exp(), dim=1)),
-            "recon_z": recon_loss(mu_recovered, z_random),
+            "recon_x": Term(cfg.recon_x_w, recon_loss(fake_encoded, x_b)),
+            "recon_kl": Term(cfg.recon_kl_w, torch.mean(-0.5 * torch.sum(1 + logvar - mu ** 2 - logvar.exp(), dim=1))),
+            "recon_s": Term(cfg.recon_s_w, recon_loss(mu_recovered, z_random)),  # The latent code recovered.
         }
-        weights = {"recon_x": cfg.recon_x_w, "kl": cfg.recon_kl_w, "recon_z": cfg.recon_s_w}
-        return GeneratorPass(terms, weights, {"dis_vae": fake_encoded, "dis_lr": fake_random},
+        return GeneratorPass(terms, {"dis_vae": fake_encoded, "dis_lr": fake_random},
                              lambda: self.dis_fakes(nets, x_a, x_b))  # Latents of their own for D.
 
     def encode_style(self, nets, x, domain):

@@ -8,7 +8,7 @@ import torch
 
 from munit.losses import recon_loss
 from munit.methods.autoencoders import AutoEncoderMethod
-from munit.methods.base import GeneratorPass, source_target
+from munit.methods.base import GeneratorPass, Term, source_target
 from munit.nets.generators import VAEGen
 
 
@@ -43,25 +43,23 @@ class UNIT(AutoEncoderMethod):
         h_b_recon, n_b_recon = gen_a.encode(x_ba, n[2])
         h_a_recon, n_a_recon = gen_b.encode(x_ab, n[3])
         terms = {
-            "recon_x_a": recon_loss(x_a_recon, x_a),
-            "recon_x_b": recon_loss(x_b_recon, x_b),
-            "recon_kl_a": torch.mean(h_a ** 2),
-            "recon_kl_b": torch.mean(h_b ** 2),
-            "recon_kl_cyc_aba": torch.mean(h_a_recon ** 2),
-            "recon_kl_cyc_bab": torch.mean(h_b_recon ** 2),
+            "recon_x_a": Term(cfg.recon_x_w, recon_loss(x_a_recon, x_a)),
+            "recon_x_b": Term(cfg.recon_x_w, recon_loss(x_b_recon, x_b)),
+            "recon_kl_a": Term(cfg.recon_kl_w, torch.mean(h_a ** 2)),
+            "recon_kl_b": Term(cfg.recon_kl_w, torch.mean(h_b ** 2)),
+            "recon_kl_cyc_aba": Term(cfg.recon_kl_cyc_w, torch.mean(h_a_recon ** 2)),
+            "recon_kl_cyc_bab": Term(cfg.recon_kl_cyc_w, torch.mean(h_b_recon ** 2)),
         }
-        weights = {"recon_x": cfg.recon_x_w, "recon_kl": cfg.recon_kl_w, "recon_kl_cyc": cfg.recon_kl_cyc_w}
         if cfg.recon_x_cyc_w > 0:
-            terms["cyc_x_a"] = recon_loss(gen_a.decode(h_a_recon + n_a_recon), x_a)
-            terms["cyc_x_b"] = recon_loss(gen_b.decode(h_b_recon + n_b_recon), x_b)
-            weights["cyc_x"] = cfg.recon_x_cyc_w
-        self.add_perceptual_terms(terms, weights, x_ba, x_b, x_ab, x_a)
+            terms["cyc_x_a"] = Term(cfg.recon_x_cyc_w, recon_loss(gen_a.decode(h_a_recon + n_a_recon), x_a))
+            terms["cyc_x_b"] = Term(cfg.recon_x_cyc_w, recon_loss(gen_b.decode(h_b_recon + n_b_recon), x_b))
+        self.add_perceptual_terms(terms, x_ba, x_b, x_ab, x_a)
 
         def redraw(noises=None):  # The D step's fakes: the same latent means, noises of their own.
             n_a, n_b = noises if noises is not None else (torch.randn_like(h_a), torch.randn_like(h_b))
             return {"dis_a": gen_a.decode(h_b.detach() + n_b), "dis_b": gen_b.decode(h_a.detach() + n_a)}
 
-        return GeneratorPass(terms, weights, {"dis_a": x_ba, "dis_b": x_ab}, redraw)
+        return GeneratorPass(terms, {"dis_a": x_ba, "dis_b": x_ab}, redraw)
 
     def encode_content(self, nets, x, domain):
         """The shared latent's mean (no noise)."""
