@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+import yaml
 from PIL import Image
 
 from munit.methods import config_from_dict
@@ -21,8 +23,9 @@ def golden_path(name: str) -> Path:
     return path
 
 
-def tiny_config(**overrides):
-    """A config that trains in well under a second per iteration: 32 px, small networks, built-in data."""
+def tiny_raw(**overrides) -> dict:
+    """The mapping of a config that trains in well under a second per iteration: 32 px, small networks,
+    built-in data; sections (gen, dis) in `overrides` are merged key by key."""
     raw = {
         "data_root": "builtin:shapes", "new_size": 32, "crop_image_height": 32, "crop_image_width": 32,
         "builtin_train_size": 64, "builtin_test_size": 8, "batch_size": 2, "max_iter": 4, "num_workers": 0,
@@ -36,7 +39,50 @@ def tiny_config(**overrides):
             raw[key] = {**raw.get(key, {}), **value}
         else:
             raw[key] = value
-    return config_from_dict(raw)
+    return raw
+
+
+def tiny_config(**overrides):
+    """`tiny_raw` as a checked config."""
+    return config_from_dict(tiny_raw(**overrides))
+
+
+def write_tiny_config(path: Path, **overrides) -> Path:
+    """`tiny_raw` as a YAML file, for the command line."""
+    path.write_text(yaml.safe_dump(tiny_raw(**overrides)))
+    return path
+
+
+# `--set` overrides that shrink a shipped config to test size (methods ignore the keys they do not use).
+TINY = ["new_size=32", "crop_image_height=32", "crop_image_width=32", "batch_size=2", "lr_policy=constant",
+        "log_iter=1", "display_size=2", "builtin_train_size=64", "builtin_test_size=4", "num_workers=0",
+        "gen.dim=8", "dis.dim=8", "gen.n_res=1", "gen.mlp_dim=16", "dis.n_layer=2", "dis.num_scales=2"]
+
+
+def batch(cfg, seed: int) -> torch.Tensor:
+    """A seeded batch of random images for domain A or B of `cfg`."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(cfg.batch_size, 3, cfg.crop_image_height, cfg.crop_image_width, generator=gen) * 2 - 1
+
+
+def params(trainer) -> dict[str, torch.Tensor]:
+    """Copies of every network parameter of a trainer, by "<network>.<parameter>"."""
+    return {f"{n}.{k}": p.detach().clone() for n, m in trainer.nets.items() for k, p in m.named_parameters()}
+
+
+def export_inputs(names, model, batch: int, height: int, width: int) -> dict[str, torch.Tensor]:
+    """Seeded inputs for an exported graph's named inputs: images, style codes, content codes."""
+    gen = torch.Generator().manual_seed(1)
+    out = {}
+    for name in names:
+        if name.startswith("image_"):
+            out[name] = torch.rand(batch, model.cfg.input_dim(name[-1]), height, width, generator=gen) * 2 - 1
+        elif name == "style":
+            out[name] = torch.randn(batch, model.cfg.gen.style_dim, generator=gen)
+        else:  # A content code of an image of that size.
+            image = torch.rand(batch, 3, height, width, generator=gen) * 2 - 1
+            out[name] = model.method.encode_content(model.nets, image, "a")
+    return out
 
 
 def write_image(path: Path, mode: str = "RGB", size: tuple[int, int] = (40, 36), seed: int = 0) -> Path:

@@ -13,15 +13,9 @@ from PIL import Image
 from munit.cli import main
 from munit.inference import load_model, prepare
 
-from helpers import ROOT, write_image
+from helpers import ROOT, tiny_raw, write_image
 
-TINY = {
-    "data_root": "builtin:shapes", "new_size": 32, "crop_image_height": 32, "crop_image_width": 32,
-    "builtin_train_size": 16, "builtin_test_size": 4, "batch_size": 2, "max_iter": 2, "num_workers": 0,
-    "snapshot_save_iter": 2, "image_save_iter": 2, "image_display_iter": 2, "log_iter": 1, "display_size": 2,
-    "gen": {"dim": 4, "mlp_dim": 8, "style_dim": 4, "n_downsample": 1, "n_res": 1},
-    "dis": {"dim": 4, "n_layer": 2, "num_scales": 2},
-}
+TINY = tiny_raw(builtin_train_size=16, builtin_test_size=4, max_iter=2, keep_last=3, lr_policy="step")
 
 
 def write_config(path: Path, **overrides) -> Path:

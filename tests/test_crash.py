@@ -19,16 +19,10 @@ import yaml
 from munit.cli import main
 from munit.training.checkpoint import latest_checkpoint, load_checkpoint
 
-from helpers import ROOT
+from helpers import ROOT, tiny_raw
 
-TINY = {
-    "data_root": "builtin:shapes", "new_size": 32, "crop_image_height": 32, "crop_image_width": 32,
-    "builtin_train_size": 32, "builtin_test_size": 4, "batch_size": 1, "max_iter": 40, "num_workers": 0,
-    "snapshot_save_iter": 4, "image_save_iter": 6, "image_display_iter": 5, "log_iter": 1, "display_size": 2,
-    "keep_last": 2, "lr_policy": "constant",
-    "gen": {"dim": 4, "mlp_dim": 8, "style_dim": 4, "n_downsample": 1, "n_res": 1},
-    "dis": {"dim": 4, "n_layer": 2, "num_scales": 2},
-}
+TINY = tiny_raw(builtin_train_size=32, builtin_test_size=4, batch_size=1, max_iter=40, snapshot_save_iter=4,
+                image_save_iter=6, image_display_iter=5, keep_last=2)
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 
 

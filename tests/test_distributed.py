@@ -17,15 +17,10 @@ from munit.training.checkpoint import load_checkpoint
 from munit.training.distributed import step_seed
 from munit.training.loop import Trainer
 
-from helpers import ROOT
+from helpers import ROOT, tiny_raw
 
-TINY = {
-    "data_root": "builtin:shapes", "new_size": 32, "crop_image_height": 32, "crop_image_width": 32,
-    "builtin_train_size": 16, "builtin_test_size": 4, "batch_size": 2, "max_iter": 1, "num_workers": 0,
-    "snapshot_save_iter": 1, "image_save_iter": 1, "image_display_iter": 1, "log_iter": 1, "display_size": 2,
-    "lr_policy": "constant", "gen": {"dim": 4, "mlp_dim": 8, "style_dim": 4, "n_downsample": 1, "n_res": 1},
-    "dis": {"dim": 4, "n_layer": 2, "num_scales": 2},
-}
+TINY = tiny_raw(builtin_train_size=16, builtin_test_size=4, max_iter=1, snapshot_save_iter=1, image_save_iter=1,
+                image_display_iter=1, keep_last=3)
 
 
 def torchrun(args: list[str], cwd) -> subprocess.CompletedProcess:

@@ -1,0 +1,239 @@
+"""The checks every method in the registry passes, with no test code of its own: a method added to
+`munit.methods.METHODS` is trained, resumed, saved, exported and translated here (the test ids carry its
+name). `test_a_method_added_to_the_registry_gets_every_check` shows it with a toy method."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from munit.api import Translator
+from munit.cli import main
+from munit.inference import load_model
+from munit.losses import recon_loss
+from munit.methods import METHODS, load_config
+from munit.methods.base import GeneratorPass, Method, Term
+from munit.nets.baselines import PatchDis
+from munit.training.checkpoint import POINTER, checkpoint_dir, load_checkpoint
+from munit.training.loop import Trainer, train
+
+from helpers import ROOT, TINY, batch, export_inputs, params, tiny_config, write_image
+
+CPU = torch.device("cpu")
+ITERATIONS = 40  # Enough for the image reconstruction of every method to fall by a fifth.
+
+
+@dataclass
+class Trained:
+    name: str
+    run: Path  # Trained for ITERATIONS with checkpoints at half and at the end.
+
+
+def shipped_config(name: str) -> Path | None:
+    """The method's config for the built-in data (MUNIT's is the demo's), if the repository ships one."""
+    path = ROOT / "configs" / ("demo.yaml" if name == "munit" else f"{name}.yaml")
+    return path if path.is_file() else None
+
+
+def train_tiny(name: str, root: Path) -> Trained:
+    """Train `name` with its shipped config shrunk to TINY (or the tiny config, for a method without one)."""
+    run_settings = {"max_iter": ITERATIONS, "snapshot_save_iter": ITERATIONS // 2, "keep_last": 0, "lr": 0.001,
+                    "image_save_iter": ITERATIONS, "image_display_iter": ITERATIONS}
+    config = shipped_config(name)
+    cfg = (load_config(config, [*TINY, *(f"{k}={v}" for k, v in run_settings.items())]) if config
+           else tiny_config(method=name, **run_settings))
+    train(cfg, root / "run", CPU, progress=False)
+    return Trained(name, root / "run")
+
+
+# The checks. Each takes a trained run and a scratch folder.
+
+def check_both_modes_update_every_network(t: Trained, tmp: Path) -> None:
+    for mode in ("fast", "exact"):
+        cfg = tiny_config(method=t.name, train_mode=mode)
+        trainer = Trainer(cfg, CPU)
+        before = params(trainer)
+        terms = trainer.step(batch(cfg, 1), batch(cfg, 2))
+        after = params(trainer)
+        assert all(torch.isfinite(v) for v in terms.values()), (mode, terms)
+        for name in (*trainer.method.generator_names, *trainer.method.discriminator_names):
+            assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith(name + ".")), (mode, name)
+        assert set(trainer.method.adversarial_terms) == set(trainer.method.discriminator_names)
+        assert {f"gen/{a}" for a in trainer.method.adversarial_terms.values()} <= terms.keys()
+
+
+def check_reconstruction_falls(t: Trained, tmp: Path) -> None:
+    """Image reconstruction (recon_x*, cyc_x*: one name per kind of term across methods) falls by a fifth."""
+    log = [json.loads(line) for line in (t.run / "log.jsonl").read_text().splitlines()]
+    names = [k for k in log[0] if k.startswith(("gen/recon_x", "gen/cyc_x"))]
+    assert names, f"{t.name} logs no image reconstruction term (recon_x*, cyc_x*): {sorted(log[0])}"
+    first, last = (np.mean([sum(row[k] for k in names) for row in rows]) for rows in (log[:5], log[-5:]))
+    assert last < 0.8 * first, (names, first, last)
+    assert (t.run / "images" / f"{METHODS[t.name].directions[0]}_test_{ITERATIONS:08d}.png").is_file()
+
+
+def check_resume_equals_an_uninterrupted_run(t: Trained, tmp: Path) -> None:
+    copy = tmp / "resumed"
+    shutil.copytree(t.run, copy)
+    (checkpoint_dir(copy) / f"ckpt_{ITERATIONS:08d}.pt").unlink()
+    (checkpoint_dir(copy) / POINTER).write_text(f"ckpt_{ITERATIONS // 2:08d}.pt\n")
+    train(load_config(copy / "config.yaml"), copy, CPU, resume=True, progress=False)
+    whole, resumed = (load_checkpoint(r / "checkpoints" / f"ckpt_{ITERATIONS:08d}.pt") for r in (t.run, copy))
+    for net, state in whole["nets"].items():
+        for key, value in state.items():
+            assert torch.equal(value, resumed["nets"][net][key]), f"{net}.{key}"
+
+
+def check_same_seed_same_run(t: Trained, tmp: Path) -> None:
+    cfg = tiny_config(method=t.name, seed=3)
+    runs = []
+    for seed in (3, 3, 4):
+        trainer = Trainer(tiny_config(method=t.name, seed=seed), CPU)
+        torch.manual_seed(0)  # The step's own draws (styles, noise) follow the global generator.
+        terms = trainer.step(batch(cfg, 1), batch(cfg, 2))
+        runs.append((params(trainer), terms))
+    (first, terms_1), (second, terms_2), (other, _) = runs
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert all(torch.equal(terms_1[k], terms_2[k]) for k in terms_1)
+    assert any(not torch.equal(first[k], other[k]) for k in first)
+
+
+def check_pretrained_round_trip(t: Trained, tmp: Path) -> None:
+    translator = Translator.from_pretrained(t.run, device="cpu")
+    folder = translator.save_pretrained(tmp / "pretrained")
+    again = Translator.from_pretrained(folder, device="cpu")
+    x = torch.rand(2, translator.cfg.input_dim_a, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    for direction in translator.method.directions:
+        torch.testing.assert_close(again.translate(x, direction, seed=5), translator.translate(x, direction, seed=5),
+                                   rtol=0, atol=0)
+
+
+def check_torchscript_export_matches(t: Trained, tmp: Path) -> None:
+    assert main(["export", str(t.run), "--format", "torchscript", "--output", str(tmp)]) == 0
+    manifest = json.loads((tmp / "export.json").read_text())
+    model = load_model(t.run)
+    sizes = [(1, 32, 32)] + ([] if model.method.fixed_size else [(3, 48, 40)])
+    for name, (module, names) in model.method.export_graphs(model.nets).items():
+        for size in sizes:
+            args = export_inputs(names, model, *size)
+            with torch.no_grad():
+                expected = module(*args.values())
+            got = torch.jit.load(str(tmp / manifest["graphs"][name]["file"]))(*args.values())
+            torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4, msg=f"{name} at {size}")
+
+
+def check_translate_with_cli_and_api(t: Trained, tmp: Path) -> None:
+    model = load_model(t.run)
+    method = model.method
+    image = write_image(tmp / "in.png", size=(40, 36))  # Neither square nor the training size.
+    args = ["translate", "--checkpoint", str(t.run), "--input", str(image), "--output", str(tmp / "out"),
+            "--direction", method.directions[0], "--seed", "7"]
+    if method.multimodal:
+        args += ["--num-styles", "2"]
+    assert main(args) == 0
+    outputs = sorted((tmp / "out").glob("*.png"))
+    assert len(outputs) == (2 if method.multimodal else 1)
+    expected = (32, 32, 3) if method.fixed_size else (32, 36, 3)
+    cli = np.asarray(Image.open(outputs[0]))
+    assert cli.shape == expected
+    api = Translator(model).translate(Image.open(image), method.directions[0], num_styles=2 if method.multimodal
+                                      else None, seed=7)
+    api = api[0] if isinstance(api, list) else api
+    assert np.array_equal(np.asarray(api), cli)  # One image preparation, one style draw for both.
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    for direction in method.directions:
+        y = method.translate(model.nets, x, direction)
+        assert y.shape == x.shape and y.min() >= -1 and y.max() <= 1
+    if method.multimodal:
+        a, b = (method.translate(model.nets, x, method.directions[0], method.random_styles(3, x.device))
+                for _ in range(2))
+        assert not torch.equal(a, b)
+
+
+def check_translate_explains_what_the_method_cannot_do(t: Trained, tmp: Path, capsys) -> None:
+    method = METHODS[t.name]
+    image = write_image(tmp / "in.png", size=(32, 32))
+    base = ["translate", "--checkpoint", str(t.run), "--input", str(image), "--output", str(tmp / "out")]
+    if not method.multimodal:
+        assert main(base + ["--num-styles", "3"]) == 2
+        assert "gives one output per input" in capsys.readouterr().err
+    if not method.reference_guided:
+        assert main(base + ["--style", str(image)]) == 2
+        assert "cannot copy the style of a reference image" in capsys.readouterr().err
+    if "b2a" not in method.directions:
+        assert main(base + ["--direction", "b2a"]) == 2
+        assert "translates a2b only" in capsys.readouterr().err
+
+
+CHECKS = [check_both_modes_update_every_network, check_reconstruction_falls, check_resume_equals_an_uninterrupted_run,
+          check_same_seed_same_run, check_pretrained_round_trip, check_torchscript_export_matches,
+          check_translate_with_cli_and_api, check_translate_explains_what_the_method_cannot_do]
+
+
+def run_check(check, trained: Trained, tmp: Path, capsys) -> None:
+    if check is check_translate_explains_what_the_method_cannot_do:
+        check(trained, tmp, capsys)
+    else:
+        check(trained, tmp)
+
+
+@pytest.fixture(scope="module", params=sorted(METHODS))
+def trained(request, tmp_path_factory) -> Trained:
+    return train_tiny(request.param, tmp_path_factory.mktemp(request.param))
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__.removeprefix("check_"))
+def test_every_registered_method(trained, check, tmp_path, capsys):
+    run_check(check, trained, tmp_path, capsys)
+
+
+def test_every_registered_method_ships_a_config():
+    for name in METHODS:
+        assert shipped_config(name) is not None, name
+
+
+class Toy(Method):
+    """The smallest method there can be: one 3x3 conv from A to B, one PatchGAN, an L1 pull to the input."""
+
+    name = "toy"
+    directions = ("a2b",)
+    generator_names = ("gen",)
+    discriminator_names = ("dis",)
+    adversarial_terms = {"dis": "adv"}
+
+    def build_networks(self) -> nn.ModuleDict:
+        gen = nn.Sequential(nn.Conv2d(self.cfg.input_dim_a, self.cfg.input_dim_b, 3, padding=1), nn.Tanh())
+        return self.init_networks(nn.ModuleDict({"gen": gen, "dis": PatchDis(self.cfg.input_dim_b, 4, 2, "none")}))
+
+    def reals(self, x_a, x_b):
+        return {"dis": x_b}
+
+    def dis_fakes(self, nets, x_a, x_b):
+        return {"dis": nets["gen"](x_a)}
+
+    def generator_pass(self, nets, x_a, x_b):
+        fake = nets["gen"](x_a)
+        return GeneratorPass({"recon_x": Term(self.cfg.recon_x_w, recon_loss(fake, x_a))}, {"dis": fake})
+
+    def translate(self, nets, x, direction, style=None):
+        self.direction(direction)
+        return nets["gen"](x)
+
+    def sample_columns(self, nets, x, refs, direction, styles):
+        return [("input", x), ("translation", nets["gen"](x))]
+
+
+def test_a_method_added_to_the_registry_gets_every_check(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(METHODS, "toy", Toy)
+    trained = train_tiny("toy", tmp_path / "toy")
+    for check in CHECKS:
+        (tmp_path / check.__name__).mkdir()
+        run_check(check, trained, tmp_path / check.__name__, capsys)
