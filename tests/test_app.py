@@ -123,6 +123,7 @@ def test_concurrent_requests_get_their_own_results(server):
 
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian's chromium and chromium-driver "
                     "(apt-get install chromium chromium-driver; .ci/run installs them)")
+@pytest.mark.slow
 def test_page_in_headless_chromium(server, tmp_path):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service

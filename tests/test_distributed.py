@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 import yaml
 
@@ -38,6 +39,7 @@ def combined_batch(cfg, domain: str, index: int) -> torch.Tensor:
     return torch.stack([data[item] for part in slices for item in part])
 
 
+@pytest.mark.slow
 def test_two_processes_take_the_step_of_one_on_the_combined_batch(tmp_path):
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(TINY))
@@ -72,6 +74,7 @@ def test_two_processes_take_the_step_of_one_on_the_combined_batch(tmp_path):
     assert result.stdout.count("done:") == 1
 
 
+@pytest.mark.slow
 def test_resume_and_nproc_shortcut(tmp_path, monkeypatch):
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump({**TINY, "max_iter": 2}))

@@ -190,6 +190,7 @@ def trained(request, tmp_path_factory) -> Trained:
     return train_tiny(request.param, tmp_path_factory.mktemp(request.param))
 
 
+@pytest.mark.slow  # Its fixture trains each method (about 3 s each).
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__.removeprefix("check_"))
 def test_every_registered_method(trained, check, tmp_path, capsys):
     run_check(check, trained, tmp_path, capsys)
@@ -231,6 +232,7 @@ class Toy(Method):
         return [("input", x), ("translation", nets["gen"](x))]
 
 
+@pytest.mark.slow
 def test_a_method_added_to_the_registry_gets_every_check(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(METHODS, "toy", Toy)
     trained = train_tiny("toy", tmp_path / "toy")
