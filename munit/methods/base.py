@@ -147,12 +147,14 @@ class Method:
         return {"dis_a": x_a, "dis_b": x_b}
 
     def discriminator_loss(self, nets: nn.ModuleDict, x_a: torch.Tensor, x_b: torch.Tensor,
-                           fakes: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Total loss to minimise and its named, detached terms; `fakes` carry no graph."""
+                           fakes: dict[str, torch.Tensor], joint: bool = False
+                           ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Total loss to minimise and its named, detached terms; `fakes` carry no graph. `joint` (fast mode)
+        judges fakes and reals in one call per discriminator where that gives the same per-image maths."""
         reals, gan_type = self.reals(x_a, x_b), self.cfg.dis.gan_type
         terms = {}
         for name, fake in fakes.items():
-            if self.cfg.train_mode == "fast" and self.cfg.dis.norm != "bn" and fake.shape == reals[name].shape:
+            if joint and self.cfg.dis.norm != "bn" and fake.shape == reals[name].shape:
                 # One call on fakes and reals together: the same per-image maths, better kernels at small batch.
                 outputs = nets[name](torch.cat([fake, reals[name]]))
                 out_fake, out_real = zip(*(o.split(fake.shape[0]) for o in outputs), strict=True)

@@ -84,10 +84,10 @@ class CycleGAN(Method):
     def dis_fakes(self, nets, x_a, x_b):
         return {"dis_a": nets["gen_ba"](x_b, self._noise(x_b)), "dis_b": nets["gen_ab"](x_a, self._noise(x_a))}
 
-    def discriminator_loss(self, nets, x_a, x_b, fakes):
+    def discriminator_loss(self, nets, x_a, x_b, fakes, joint=False):
         """The discriminators judge fakes drawn through their pools of past fakes."""
         fakes = {name: self.pools[name[-1]].query(fake) for name, fake in fakes.items()}
-        return super().discriminator_loss(nets, x_a, x_b, fakes)
+        return super().discriminator_loss(nets, x_a, x_b, fakes, joint)
 
     def generator_pass(self, nets, x_a, x_b):
         cfg = self.cfg

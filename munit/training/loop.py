@@ -129,7 +129,8 @@ class Trainer:
 
         def update_discriminators(fakes: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             fakes = {name: fake.detach() for name, fake in fakes.items()}
-            return self._update(self.opt_dis, "dis", lambda: method.discriminator_loss(nets, x_a, x_b, fakes))
+            return self._update(self.opt_dis, "dis", lambda: method.discriminator_loss(nets, x_a, x_b, fakes,
+                                                                                         joint=not exact))
 
         if exact:  # The reference's work, all of it: the D step translates anew (building a graph it drops).
             with self._autocast():
