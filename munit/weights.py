@@ -25,12 +25,16 @@ def hub_checkpoints() -> Path:
 
 
 def find_weights(file_name: str, url: str, purpose: str, path: str | Path | None = None,
-                 env_var: str | None = None, download: bool = True) -> Path:
+                 env_var: str | None = None, download: bool = True, other_names: tuple[str, ...] = (),
+                 missing: type[WeightsMissing] = WeightsMissing) -> Path:
+    """The weight file `file_name`: `path` (a file, or a folder holding it or one of `other_names`), else the
+    folder or file $`env_var` names, else the hub cache, else downloaded into the cache when `download`.
+    `missing` (a WeightsMissing) says which file, from where, and where to put it."""
     candidates = []
     for base in (path, os.environ.get(env_var) if env_var else None):
         if base:
             base = Path(base).expanduser()
-            candidates.append(base / file_name if base.is_dir() else base)
+            candidates += [base / n for n in (file_name, *other_names)] if base.is_dir() else [base]
     target = hub_checkpoints() / file_name
     candidates.append(target)
     for candidate in candidates:
@@ -44,5 +48,5 @@ def find_weights(file_name: str, url: str, purpose: str, path: str | Path | None
         except Exception:  # Offline, proxy, disk: the message below says what to do by hand.
             target.unlink(missing_ok=True)
     where = f" (or set ${env_var} to its folder)" if env_var else ""
-    raise WeightsMissing(f"{purpose} needs {file_name}, not found at {', '.join(map(str, candidates))}; "
+    raise missing(f"{purpose} needs {file_name}, not found at {', '.join(map(str, candidates))}; "
                          f"download it from {url} and put it at {target}{where}")

@@ -8,7 +8,6 @@ reference's converted `vgg16.weight` (Caffe BGR input in [0, 255] minus the BGR 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -16,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from munit.errors import UsageError
-from munit.weights import WeightsMissing
+from munit.weights import WeightsMissing, find_weights
 
 TORCHVISION_FILE = "vgg16-397923af.pth"
 TORCHVISION_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
@@ -29,7 +28,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class VGGWeightsMissing(WeightsMissing):
-    pass
+    """The VGG16 weights of the perceptual loss are not there."""
 
 
 class Vgg16Features(nn.Module):
@@ -64,23 +63,11 @@ class Vgg16Features(nn.Module):
 
 
 def find_vgg_weights(path: str | None) -> Path:
-    """The VGG16 file: `path` (file or folder), else $MUNIT_VGG16, else torch's hub cache."""
-    candidates = []
-    for base in (path, os.environ.get("MUNIT_VGG16")):
-        if base:
-            base = Path(base).expanduser()
-            candidates += [base] if not base.is_dir() else [base / TORCHVISION_FILE, base / REFERENCE_FILE,
-                                                             base / "models" / REFERENCE_FILE]
-    candidates.append(Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_FILE)
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise VGGWeightsMissing(
-        "VGG16 weights for the perceptual loss (vgg_w > 0) not found; looked at "
-        + ", ".join(map(str, candidates))
-        + f". Download torchvision's VGG16 from {TORCHVISION_URL} and put it at {candidates[-1]}, "
-        "or point the config's vgg_model_path (or $MUNIT_VGG16) at it."
-    )
+    """The VGG16 file (torchvision's or the reference's): `path` (file or folder), else $MUNIT_VGG16, else
+    torch's hub cache. Never downloaded: training should not fetch 528 MB unasked."""
+    return find_weights(TORCHVISION_FILE, TORCHVISION_URL, "the perceptual loss (vgg_w > 0; the config's "
+                        "vgg_model_path)", path, "MUNIT_VGG16", download=False,
+                        other_names=(REFERENCE_FILE, f"models/{REFERENCE_FILE}"), missing=VGGWeightsMissing)
 
 
 def load_vgg16(path: str | None = None) -> Vgg16Features:
