@@ -10,7 +10,8 @@ import warnings
 from pathlib import Path
 
 from munit.errors import UsageError, UserError
-from munit.methods import DIRECTIONS, load_config
+from munit.interop.nvlabs_munit import TRAINERS as REFERENCE_TRAINERS
+from munit.methods import DIRECTIONS, METHODS, load_config
 from munit.utils import pick_device
 
 USER_ERRORS = (UserError, OSError)  # OSError: a full disk, permissions, a vanished mount.
@@ -60,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True,
                    help="run directory or checkpoint file; or a NVlabs/MUNIT gen_*.pt file with --config")
     p.add_argument("--config", help="YAML config of a NVlabs/MUNIT checkpoint")
-    p.add_argument("--method", choices=("munit", "unit"),
+    p.add_argument("--method", choices=REFERENCE_TRAINERS,
                    help="trainer of a NVlabs/MUNIT checkpoint (its --trainer MUNIT|UNIT; default: the config's)")
     p.add_argument("--input", required=True, help="image file or folder of images")
     p.add_argument("--output", required=True, help="folder for the translations")
@@ -212,7 +213,7 @@ def _translate(args: argparse.Namespace) -> None:
         model = load_model(args.checkpoint, device, use_ema=not args.no_ema)
     if args.num_styles is not None and not model.method.multimodal:
         raise UsageError(f"--num-styles: method {model.cfg.method!r} gives one output per input "
-                         "(multimodal methods: munit, cyclegan_noise, bicyclegan)")
+                         f"(multimodal methods: {', '.join(n for n, m in METHODS.items() if m.multimodal)})")
     written = translate_files(model, args.input, args.output, args.direction, args.num_styles or 10, args.style,
                               args.seed)
     print(f"wrote {len(written)} image{'' if len(written) == 1 else 's'} to {args.output}")

@@ -19,6 +19,7 @@ from munit.methods import build_method, load_config
 from munit.training.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint, safe_load
 from munit.utils import atomic_torch_save
 
+TRAINERS = ("munit", "unit")  # The reference's MUNIT_Trainer and UNIT_Trainer, as munit methods.
 STALE_NORM_STATS = re.compile(r"\.norm\.(running_mean|running_var|num_batches_tracked)$")
 NUMBERED = re.compile(r"(gen|dis)_(\d{8})\.pt$")
 
