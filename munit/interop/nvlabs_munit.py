@@ -20,6 +20,9 @@ from munit.training.checkpoint import CheckpointError, load_checkpoint, resolve_
 from munit.utils import atomic_torch_save
 
 TRAINERS = ("munit", "unit")  # The reference's MUNIT_Trainer and UNIT_Trainer, as munit methods.
+# munit's loss term names where the reference's differ (its log keys are loss_gen_<name>); one name per kind
+# of term across munit's methods, where the reference names MUNIT's explicit cycle term apart from UNIT's.
+REFERENCE_TERM_NAMES = {"munit": {"cyc_x_a": "cycrecon_x_a", "cyc_x_b": "cycrecon_x_b"}, "unit": {}}
 STALE_NORM_STATS = re.compile(r"\.norm\.(running_mean|running_var|num_batches_tracked)$")
 NUMBERED = re.compile(r"(gen|dis)_(\d{8})\.pt$")
 
