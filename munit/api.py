@@ -22,6 +22,7 @@ from PIL import Image
 
 from munit.errors import UsageError
 from munit.inference import Model, build_model, load_model
+from munit.interop import cyclegan
 from munit.methods import config_from_dict
 from munit.training.checkpoint import CheckpointError, check_keys
 from munit.utils import atomic_write_bytes, atomic_write_text, pick_device
@@ -46,12 +47,10 @@ class Translator:
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | torch.device | None = None,
                         use_ema: bool = True) -> Translator:
-        """Load a `save_pretrained` folder, a run directory (its latest checkpoint) or a checkpoint file.
-        The device is CUDA when available unless given."""
-        path, device = Path(path), pick_device(str(device) if device is not None else None)
-        if (path / WEIGHTS_FILE).is_file():
-            return cls(_load_pretrained(path, device))
-        return cls(load_model(path, device, use_ema))
+        """Load a `save_pretrained` folder, a run directory (its latest checkpoint), a checkpoint file, or a
+        generator file of the CycleGAN code (`*.pth`, e.g. a released horse2zebra.pth). The device is CUDA
+        when available unless given."""
+        return cls(open_model(path, pick_device(str(device) if device is not None else None), use_ema))
 
     def save_pretrained(self, folder: str | Path) -> Path:
         """Write config.json and model.safetensors (the generators; no pickle) to `folder`."""
@@ -62,7 +61,7 @@ class Translator:
                    for k, v in self.nets[n].state_dict().items()}
         atomic_write_bytes(folder / WEIGHTS_FILE, save(tensors))
         meta = {"format": "munit-pretrained", "version": 1, "iteration": self.model.iteration,
-                "config": self.cfg.to_dict()}
+                "config": self.cfg.to_dict(), "directions": list(self.method.directions)}
         atomic_write_text(folder / CONFIG_FILE, json.dumps(meta, indent=1))
         return folder
 
@@ -187,6 +186,17 @@ class Translator:
 
 
 
+def open_model(path: str | Path, device: torch.device | str = "cpu", use_ema: bool = True) -> Model:
+    """Any model file or folder munit reads, by what it is: a save_pretrained folder, a munit run or
+    checkpoint, or an official CycleGAN generator file (.pth)."""
+    path = Path(path)
+    if (path / WEIGHTS_FILE).is_file():
+        return _load_pretrained(path, torch.device(device))
+    if cyclegan.is_official_generator(path):
+        return cyclegan.load_generator(path, device)
+    return load_model(path, device, use_ema)
+
+
 def _check_count(value, name: str, low: int) -> None:
     """Outputs per call are held in memory together: an int in [low, MAX_OUTPUTS]."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -229,4 +239,11 @@ def _load_pretrained(folder: Path, device: torch.device) -> Model:
     for key, value in tensors.items():
         net, _, param = key.partition(".")
         states.setdefault(net, {})[param] = value
-    return build_model(cfg, states, folder / WEIGHTS_FILE, meta["iteration"], device)
+    model = build_model(cfg, states, folder / WEIGHTS_FILE, meta["iteration"], device)
+    directions = meta.get("directions", list(model.method.directions))  # Fewer for a one-way import.
+    if (not isinstance(directions, list) or not directions
+            or not all(isinstance(d, str) and d in model.method.directions for d in directions)):
+        raise CheckpointError(f"{folder / CONFIG_FILE}: 'directions' is {directions!r}, expected a list of "
+                              f"{', '.join(model.method.directions)}")
+    model.method.directions = tuple(directions)
+    return model

@@ -132,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pixels", type=_positive, default=16_000_000, help="largest image (default 16 MP)")
     p.set_defaults(run=_app)
 
+    p = sub.add_parser("export-cyclegan", help="write a CycleGAN run's generators in the official CycleGAN layout")
+    p.add_argument("checkpoint", metavar="RUN", help="run directory or checkpoint file of a cyclegan run")
+    p.add_argument("--output", required=True, help="folder for latest_net_G_A.pth (A to B), latest_net_G_B.pth")
+    p.set_defaults(run=_export_cyclegan)
+
     p = sub.add_parser("export-reference", help="write a run's latest checkpoint in the NVlabs/MUNIT layout")
     p.add_argument("checkpoint", metavar="RUN", help="run directory or checkpoint file")
     p.add_argument("--output", required=True, help="folder for gen_XXXXXXXX.pt, dis_XXXXXXXX.pt, optimizer.pt")
@@ -203,14 +208,15 @@ def _relaunch_with_torchrun(nproc: int, argv: list[str]) -> None:
 
 
 def _translate(args: argparse.Namespace) -> None:
-    from munit.inference import load_model, translate_files
+    from munit.api import open_model
+    from munit.inference import translate_files
     from munit.interop.nvlabs_munit import from_reference
 
     device = pick_device(args.device)
     if args.config:
         model = from_reference(args.checkpoint, args.config, device, method=args.method)
     else:
-        model = load_model(args.checkpoint, device, use_ema=not args.no_ema)
+        model = open_model(args.checkpoint, device, use_ema=not args.no_ema)
     if args.num_styles is not None and not model.method.multimodal:
         raise UsageError(f"--num-styles: method {model.cfg.method!r} gives one output per input "
                          f"(multimodal methods: {', '.join(n for n, m in METHODS.items() if m.multimodal)})")
@@ -284,6 +290,13 @@ def _app(args: argparse.Namespace) -> None:
         server.serve_forever()
     finally:
         server.server_close()
+
+
+def _export_cyclegan(args: argparse.Namespace) -> None:
+    from munit.interop.cyclegan import export_run
+
+    for path in export_run(args.checkpoint, args.output):
+        print(f"wrote {path}")
 
 
 def _export_reference(args: argparse.Namespace) -> None:

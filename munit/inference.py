@@ -34,13 +34,15 @@ class Model:
 
 
 def build_model(cfg: Config, states: dict[str, dict], source: Path, iteration: int,
-                device: torch.device | str = "cpu") -> Model:
+                device: torch.device | str = "cpu", required: tuple[str, ...] | None = None) -> Model:
     """The one way a Model is made (run checkpoints, save_pretrained folders and other codebases' files are
-    read into this): the config's method and networks, `states` loaded by network name (every generator
-    must be there; other networks, e.g. discriminators, where given), in eval mode on `device`."""
+    read into this): the config's method and networks, `states` loaded by network name (the `required`
+    ones must be there, by default every generator; others, e.g. discriminators, where given), in eval mode
+    on `device`."""
     method = build_method(cfg)
     nets = method.build_networks()
-    names = [n for n in nets if n in states or n in method.generator_names]
+    required = method.generator_names if required is None else required
+    names = [n for n in nets if n in states or n in required]
     load_networks(nn.ModuleDict({n: nets[n] for n in names}), states, source)
     nets.to(device).eval().requires_grad_(False)
     return Model(cfg, method.to(torch.device(device)), nets, Path(source), iteration)

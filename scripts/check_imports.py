@@ -7,8 +7,8 @@ first; a module may import its own layer and those below (see docs/architecture.
     1 config:    munit.config
     2 parts:     munit.data.*, munit.methods.*, munit.visual
     3 training:  munit.training.*
-    4 inference: munit.inference, munit.api
-    5 uses:      munit.eval.*, munit.export, munit.app, munit.interop.*
+    4 inference: munit.inference, munit.api, munit.interop.* (other codebases' files, read into a Model)
+    5 uses:      munit.eval.*, munit.export, munit.app
     6 entry:     munit (the package), munit.cli, munit.cli_doc, munit.config_doc
 
 Usage: python scripts/check_imports.py [PACKAGE_DIR]; prints each problem and exits 1 if there is one.
@@ -25,8 +25,8 @@ LAYERS = [
     ("config", ("munit.config",)),
     ("parts", ("munit.data", "munit.methods", "munit.visual")),
     ("training", ("munit.training",)),
-    ("inference", ("munit.inference", "munit.api")),
-    ("uses", ("munit.eval", "munit.export", "munit.app", "munit.interop")),
+    ("inference", ("munit.inference", "munit.api", "munit.interop")),
+    ("uses", ("munit.eval", "munit.export", "munit.app")),
     ("entry", ("munit.cli", "munit.cli_doc", "munit.config_doc", "munit")),
 ]
 
