@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from munit.config import Config
+from munit.config import Config, short_value
 from munit.data.images import check_resized, to_mode, to_tensor
 from munit.errors import UsageError
 from munit.losses import dis_loss, gen_adv_loss
@@ -26,7 +26,7 @@ class Direction(str):
     def __new__(cls, value: object, allowed: tuple[str, ...] = DIRECTIONS, who: str = "munit") -> Direction:
         if not isinstance(value, str) or value not in allowed:
             which = f"{allowed[0]} only" if len(allowed) == 1 else " and ".join(allowed)
-            raise UsageError(f"{who} translates {which}, not {short(value)}")
+            raise UsageError(f"{who} translates {which}, not {short_value(value)}")
         return super().__new__(cls, value)
 
     @property
@@ -36,11 +36,6 @@ class Direction(str):
     @property
     def target(self) -> str:
         return self[2]
-
-
-def short(value: object, limit: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class Term(NamedTuple):
