@@ -16,6 +16,7 @@ import torch
 
 from munit.inference import Model, build_model
 from munit.methods import config_from_dict
+from munit.nets.baselines import ResnetGenerator
 from munit.training.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint, safe_load
 from munit.utils import atomic_torch_save
 
@@ -91,8 +92,9 @@ def load_generator(path: str | Path, device: torch.device | str = "cpu", size: i
     raw = config_of(state)
     raw.update(new_size=size, crop_image_height=size, crop_image_width=size)
     cfg = config_from_dict(raw, source=f"{path} (architecture read from the file)", warn_unused=False)
-    template = build_model(cfg, {}, path, 0, "cpu", required=())
-    states = {"gen_ab": convert(state, template.nets["gen_ab"].state_dict(), path)}
+    g = cfg.gen
+    own = ResnetGenerator(cfg.input_dim_a, cfg.input_dim_b, g.dim, g.n_downsample, g.n_res).state_dict()
+    states = {"gen_ab": convert(state, own, path)}
     model = build_model(cfg, states, path, 0, device, required=("gen_ab",))
     model.method.directions = ("a2b",)  # The file holds one generator.
     return model
@@ -106,12 +108,11 @@ def export_run(run: str | Path, output: str | Path) -> list[Path]:
     if state["method"] != "cyclegan":
         raise CheckpointError(f"{file}: method {state['method']!r}; only cyclegan runs have the official layout")
     cfg = config_from_dict(state["config"], source=f"{file} (embedded config)", warn_unused=False)
-    template = build_model(cfg, {}, file, 0, "cpu", required=())
+    official = _official_keys(cfg.gen.n_downsample, cfg.gen.n_res)
     written = []
     for name, file_name in FILE_NAMES.items():
         ours = state["nets"][name]
-        official = _official_keys(cfg.gen.n_downsample, cfg.gen.n_res)
-        if len(official) != len(ours) or len(ours) != len(template.nets[name].state_dict()):
+        if len(official) != len(ours):
             raise CheckpointError(f"{file}: {name} does not have the official ResNet layout")
         target = Path(output) / file_name
         atomic_torch_save(dict(zip(official, ours.values(), strict=True)), target)
