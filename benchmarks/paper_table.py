@@ -3,6 +3,11 @@
     python benchmarks/paper_table.py                       # ~1 h on 2 CPU cores: 3,000 iterations per model
     python benchmarks/paper_table.py --iterations 800      # a quick run
     python benchmarks/paper_table.py --only munit unit --runs runs/table
+    python benchmarks/paper_table.py --only discogan cogan --figure docs/images/results_unpaired.png
+
+With --only, the rows of the chosen models are replaced (or added) in the existing table and a line says
+which command measured them; the rest of docs/results.md is kept, and the figure (--figure) shows those
+models only.
 
 Trains MUNIT (in fast mode, as docs/results.md was measured, and in exact mode, munit's default), its
 ablations without L_x, L_c and L_s, UNIT, CycleGAN, CycleGAN with noise and BicycleGAN
@@ -34,6 +39,13 @@ MODELS = {
     "CycleGAN": ("cyclegan.yaml", []),
     "CycleGAN + noise": ("cyclegan_noise.yaml", []),
     "BicycleGAN (paired)": ("bicyclegan.yaml", []),
+    # Issue 16: the survey's other unpaired methods, and MUNIT with the mode-seeking term over two seeds.
+    "MUNIT, exact mode, seed 1": ("demo.yaml", ["train_mode=exact", "seed=1"]),
+    "MUNIT + mode seeking": ("demo.yaml", ["train_mode=exact", "ms_w=1"]),
+    "MUNIT + mode seeking, seed 1": ("demo.yaml", ["train_mode=exact", "ms_w=1", "seed=1"]),
+    "DiscoGAN": ("discogan.yaml", []),
+    "CoGAN": ("cogan.yaml", []),
+    "GcGAN": ("gcgan.yaml", []),
 }
 COLUMNS = [("content_iou", "content IoU ↑", "{:.3f}"), ("coverage", "hue coverage ↑", "{:.2f}"),
            ("mode_entropy", "mode entropy (bits) ↑", "{:.2f}"), ("mode_accuracy", "ref. mode acc. ↑", "{:.2f}"),
@@ -107,12 +119,40 @@ def sample_figure(runs: dict[str, Path], path: Path, inputs: int = 3, styles: in
     save_png(image, path)
 
 
-def write_results(records: dict[str, dict], args, wall: float, train: float, path: Path, figure: Path) -> None:
-    header = "| method | " + " | ".join(label for _, label, _ in COLUMNS) + " |"
-    lines = [header, "|" + "---|" * (len(COLUMNS) + 1)]
+def table_lines(records: dict[str, dict]) -> dict[str, str]:
+    """One table row per model, by name."""
+    lines = {}
     for name, rec in records.items():
         cells = [fmt.format(rec["metrics"][key]) if key in rec["metrics"] else "–" for key, _, fmt in COLUMNS]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines[name] = f"| {name} | " + " | ".join(cells) + " |"
+    return lines
+
+
+def merge_results(records: dict[str, dict], train: float, path: Path, figure: Path) -> None:
+    """Replace or add the rows of `records` in the table of `path` (rows in MODELS order) and say below
+    the table which command measured them; the rest of the file is kept."""
+    text = path.read_text()
+    new = table_lines(records)
+    old = {line.split("|")[1].strip(): line for line in text.splitlines()
+           if line.startswith("| ") and not line.startswith("| method |")}
+    rows = {**old, **new}
+    ordered = [rows[name] for name in MODELS if name in rows] + [v for k, v in rows.items() if k not in MODELS]
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| method |")) + 2
+    end = start
+    while end < len(lines) and lines[end].startswith("| "):
+        end += 1
+    command = "python benchmarks/paper_table.py " + " ".join(sys.argv[1:])
+    note = (f"Rows {', '.join(records)}: `{command.strip()}` (training {train:.0f} min; figure: "
+            f"[{figure.name}](images/{figure.name})).")
+    after = [line for line in lines[end:] if not line.startswith(f"Rows {', '.join(records)}:")]
+    lead = [""] if after[:1] != [""] else []
+    path.write_text("\n".join(lines[:start] + ordered + lead + [note] + after) + "\n")
+
+
+def write_results(records: dict[str, dict], args, wall: float, train: float, path: Path, figure: Path) -> None:
+    header = "| method | " + " | ".join(label for _, label, _ in COLUMNS) + " |"
+    lines = [header, "|" + "---|" * (len(COLUMNS) + 1), *table_lines(records).values()]
     command = "python benchmarks/paper_table.py " + " ".join(sys.argv[1:])
     rec = next(iter(records.values()))
     text = f"""# Results on the built-in benchmark
@@ -155,6 +195,7 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "paper_table")
     parser.add_argument("--only", nargs="+", help="subset of models (by slug, e.g. munit unit cyclegan)")
     parser.add_argument("--results", type=Path, default=ROOT / "docs" / "results.md")
+    parser.add_argument("--figure", type=Path, help="outputs per method (default: docs/images/results_samples.png)")
     args = parser.parse_args()
     import json
 
@@ -168,10 +209,13 @@ def main() -> None:
         runs[name] = train_model(name, args.runs, args.iterations)
         records[name] = evaluate(runs[name], "builtin", "builtin:shapes", "a2b", args.runs / "results.jsonl")
         print(json.dumps(records[name]["metrics"]), flush=True)
-    figure = args.results.parent / "images" / "results_samples.png"
+    figure = args.figure or args.results.parent / "images" / "results_samples.png"
     sample_figure(runs, figure)
     train = sum(training_minutes(run) for run in runs.values())
-    write_results(records, args, time.perf_counter() - start, train, args.results, figure)
+    if args.only and args.results.is_file():
+        merge_results(records, train, args.results, figure)
+    else:
+        write_results(records, args, time.perf_counter() - start, train, args.results, figure)
     print(f"wrote {args.results} and {figure}")
 
 

@@ -9,7 +9,8 @@
 Each (setting, mode) runs in its own process (so peak memory is that run's), on random images, after two
 warm-up iterations. Training: iterations per second of one full step (discriminator and generator
 updates) in `train_mode` fast and exact; "fast/exact" is the ratio of their medians. Translation: images
-per second of `method.translate` in eval mode under no_grad (the same code in both modes). FLOP/s: FLOPs
+per second of `method.translate` in eval mode under no_grad (the same code in both modes; for CoGAN, the
+latent search of up to `latent_search_steps` steps: `--methods cogan --batches 1` times one 64 px image). FLOP/s: FLOPs
 of one training step counted by torch.utils.flop_counter, divided by the median step time, next to the
 machine's measured float32 matrix-multiply peak.
 
@@ -32,6 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 MODES = ("fast", "exact")
+# Generator keys of the shipped configs that change a method's cost (DiscoGAN's 4 downsamplings, CoGAN's z).
+METHOD_GEN_KEYS = {"discogan": {"n_downsample": 4}, "cogan": {"style_dim": 100}}
 
 
 def setting_config(method: str, size: int, dim: int, mode: str, overrides: list[str]):
@@ -40,8 +43,9 @@ def setting_config(method: str, size: int, dim: int, mode: str, overrides: list[
 
     raw = {"method": method, "new_size": size, "crop_image_height": size, "crop_image_width": size,
            "lr_policy": "constant", "train_mode": mode, "gen": {"dim": dim, "mlp_dim": 4 * dim}, "dis": {"dim": dim}}
-    if method in ("cyclegan", "cyclegan_noise", "pix2pix", "bicyclegan"):
+    if method in ("cyclegan", "cyclegan_noise", "pix2pix", "bicyclegan", "gcgan"):
         raw["dis"]["n_layer"] = 3
+    raw["gen"].update(METHOD_GEN_KEYS.get(method, {}))
     for item in overrides:
         apply_override(raw, item)
     return config_from_dict(raw, warn_unused=False)

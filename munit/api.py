@@ -57,8 +57,9 @@ class Translator:
         from safetensors.torch import save
 
         folder = Path(folder)
-        tensors = {f"{n}.{k}": v.detach().cpu().contiguous() for n in self.method.generator_names
-                   for k, v in self.nets[n].state_dict().items()}
+        # Copies: safetensors refuses tensors that share memory (layers tied between generators: CoGAN, UNIT).
+        tensors = {f"{n}.{k}": v.detach().cpu().clone(memory_format=torch.contiguous_format)
+                   for n in self.method.generator_names for k, v in self.nets[n].state_dict().items()}
         atomic_write_bytes(folder / WEIGHTS_FILE, save(tensors))
         meta = {"format": "munit-pretrained", "version": 1, "iteration": self.model.iteration,
                 "config": self.cfg.to_dict(), "directions": list(self.method.directions)}

@@ -50,7 +50,7 @@ class UnusedKeyWarning(UserWarning):
 @dataclass
 class GenConfig:
     dim: int = 64  # Channels of the first encoder conv; doubled at each downsampling.
-    style_dim: int = 8  # Length of the style code.
+    style_dim: int = 8  # Length of the style code (the latent vector of BicycleGAN, CycleGAN + noise, CoGAN).
     n_downsample: int = 2  # Downsamplings in the content encoder (and upsamplings in the decoder).
     n_res: int = 4  # Residual blocks in the content encoder and in the decoder.
     activ: str = "relu"  # Activation of every block.
@@ -114,7 +114,13 @@ class Config:
     recon_kl_cyc_w: float = 0.01  # UNIT: KL of the latent of the cycle.
     unit_share_weights: bool = False  # (munit) UNIT: share the encoders' last and decoders' first block.
     identity_w: float = 0.0  # (munit) CycleGAN: identity loss weight (the paper: 0.5 x recon_x_cyc_w).
-    pool_size: int = 50  # (munit) CycleGAN: past fakes the discriminators also see; 0 is off.
+    pool_size: int = 50  # (munit) CycleGAN, GcGAN: past fakes the discriminators also see; 0 is off.
+    ms_w: float = 0.0  # (munit) Mode-seeking term (Mao et al. 2019) of multimodal methods; 1 in MSGAN/DRIT++.
+    gc_w: float = 20.0  # (munit) GcGAN: geometry consistency (lambda_AB 10 x lambda_gc 2 in the authors' code).
+    gc_transform: str = "rot"  # (munit) GcGAN: rot (90 degrees; square crops) or vflip (upside down).
+    gan_curriculum: int = 10000  # (munit) DiscoGAN: iterations with reconstruction weight 0.01, then 0.5.
+    latent_search_steps: int = 200  # (munit) CoGAN translation: most optimisation steps to fit z to an input.
+    latent_search_tol: float = 0.001  # (munit) CoGAN: stop when the fit's error improves by less than this.
     vgg_model_path: str | None = None  # VGG16 weights file or folder; see munit.nets.vgg.
     # Networks.
     gen: GenConfig = field(default_factory=GenConfig)
@@ -166,6 +172,7 @@ CHOICES = {
     "dis.pad_type": PAD_TYPES,
     "dis.norm": tuple(n for n in NORMS if n != "adain"),
     "dis.gan_type": ("lsgan", "nsgan"),
+    "gc_transform": ("rot", "vflip"),
     "input_dim_a": (1, 3, 4),
     "input_dim_b": (1, 3, 4),
 }
@@ -173,7 +180,7 @@ MAX_SIZES = {"gen.dim": 512, "dis.dim": 512, "gen.mlp_dim": 8192, "gen.style_dim
              "gen.n_downsample": 8, "dis.n_layer": 10, "dis.num_scales": 8}
 NON_NEGATIVE = {"keep_last", "num_workers", "weight_decay", "ema_beta", "gan_w", "recon_x_w", "recon_s_w",
                 "recon_c_w", "recon_x_cyc_w", "vgg_w", "recon_kl_w", "recon_kl_cyc_w", "seed", "identity_w",
-                "pool_size"}
+                "pool_size", "ms_w", "gc_w", "gan_curriculum", "latent_search_tol"}
 
 
 def read_config(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:

@@ -32,3 +32,11 @@ def gen_adv_loss(outputs_fake: list[torch.Tensor], gan_type: str) -> torch.Tenso
         else:
             loss = loss + F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
     return loss
+
+
+def mode_seeking_loss(y1: torch.Tensor, y2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor,
+                      eps: float = 1e-5) -> torch.Tensor:
+    """Mao et al. (CVPR 2019): two outputs of one input should differ in proportion to their codes. The
+    ratio mean|y1 - y2| / mean|z1 - z2| is maximised by minimising its inverse (eps as in their code)."""
+    ratio = torch.mean(torch.abs(y1 - y2)) / torch.mean(torch.abs(z1 - z2))
+    return 1 / (ratio + eps)

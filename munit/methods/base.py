@@ -17,6 +17,8 @@ from munit.losses import dis_loss, gen_adv_loss
 from munit.nets.blocks import init_weights
 
 DIRECTIONS = ("a2b", "b2a")
+# Keys of one method each (GcGAN, DiscoGAN, CoGAN): every other method lists them among its unused keys.
+SINGLE_METHOD_KEYS = ("gc_w", "gc_transform", "gan_curriculum", "latent_search_steps", "latent_search_tol")
 
 
 class Direction(str):
@@ -59,6 +61,7 @@ class GeneratorPass:
     terms: dict[str, Term]
     fakes: dict[str, torch.Tensor]
     redraw: Callable[..., dict[str, torch.Tensor]] | None = None
+    reals: dict[str, torch.Tensor] | None = None  # For a generator loss that compares features of reals.
 
 
 class Method:
@@ -85,9 +88,12 @@ class Method:
     discriminator_names: tuple[str, ...] = ("dis_a", "dis_b")
     adversarial_terms = {"dis_a": "adv_a", "dis_b": "adv_b"}  # The generator's adversarial term per discriminator.
     dis_loss_scale = 1.0  # Factor of each discriminator's loss (0.5 slows D down in pix2pix and CycleGAN).
+    # Logged terms (by prefix) that measure how well it reproduces images; they fall as it learns.
+    reconstruction_terms: tuple[str, ...] = ("recon_x", "cyc_x")
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
+        self.iteration = 0  # The trainer's iteration, for losses with a schedule (DiscoGAN's curriculum).
 
     @classmethod
     def min_image_size(cls, cfg: Config) -> int:

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from munit.config import ConfigError
-from munit.losses import recon_loss
-from munit.methods.base import GeneratorPass, Method, Term
+from munit.losses import mode_seeking_loss, recon_loss
+from munit.methods.base import SINGLE_METHOD_KEYS, GeneratorPass, Method, Term
 from munit.nets.baselines import PatchDis, ResnetGenerator
 
 
@@ -43,11 +43,23 @@ class ImagePool:
         return torch.stack(out)
 
 
+def pools_state(pools: dict[str, ImagePool]) -> dict[str, torch.Tensor]:
+    """The pools' images for a checkpoint, one stacked tensor per pool ("pool_<name>")."""
+    return {f"pool_{name}": torch.stack(p.images) if p.images else torch.empty(0) for name, p in pools.items()}
+
+
+def load_pools(pools: dict[str, ImagePool], state: dict) -> None:
+    for name, pool in pools.items():
+        stored = state.get(f"pool_{name}")
+        pool.images = list(stored) if stored is not None and stored.numel() else []
+
+
 class CycleGAN(Method):
     name = "cyclegan"
     generator_names = ("gen_ab", "gen_ba")
     unused_keys = ("recon_x_w", "recon_s_w", "recon_c_w", "recon_kl_w", "recon_kl_cyc_w", "vgg_w", "gen.activ",
-                   "gen.mlp_dim", "dis.activ", "dis.num_scales", "dis.pad_type", "unit_share_weights")
+                   "gen.mlp_dim", "dis.activ", "dis.num_scales", "dis.pad_type", "unit_share_weights", "ms_w",
+                   *SINGLE_METHOD_KEYS)
     noise_dim = 0
     dis_loss_scale = 0.5  # The paper halves D's objective to slow it down relative to G.
 
@@ -92,8 +104,10 @@ class CycleGAN(Method):
     def generator_pass(self, nets, x_a, x_b):
         cfg = self.cfg
         g_ab, g_ba = nets["gen_ab"], nets["gen_ba"]
-        fake_b = g_ab(x_a, self._noise(x_a))
-        fake_a = g_ba(x_b, self._noise(x_b))
+        noise_b = self._noise(x_a)
+        fake_b = g_ab(x_a, noise_b)
+        noise_a = self._noise(x_b)
+        fake_a = g_ba(x_b, noise_a)
         terms = {
             "cyc_x_a": Term(cfg.recon_x_cyc_w, recon_loss(g_ba(fake_b, self._noise(fake_b)), x_a)),
             "cyc_x_b": Term(cfg.recon_x_cyc_w, recon_loss(g_ab(fake_a, self._noise(fake_a)), x_b)),
@@ -101,6 +115,10 @@ class CycleGAN(Method):
         if cfg.identity_w > 0:
             terms["identity_a"] = Term(cfg.identity_w, recon_loss(g_ba(x_a, self._noise(x_a)), x_a))
             terms["identity_b"] = Term(cfg.identity_w, recon_loss(g_ab(x_b, self._noise(x_b)), x_b))
+        if self.noise_dim and cfg.ms_w > 0:  # Mode seeking: a second noise per translation.
+            noise_a2, noise_b2 = self._noise(x_b), self._noise(x_a)
+            terms["ms_a"] = Term(cfg.ms_w, mode_seeking_loss(fake_a, g_ba(x_b, noise_a2), noise_a, noise_a2))
+            terms["ms_b"] = Term(cfg.ms_w, mode_seeking_loss(fake_b, g_ab(x_a, noise_b2), noise_b, noise_b2))
         redraw = (lambda: self.dis_fakes(nets, x_a, x_b)) if self.noise_dim else None  # Fresh noise for D.
         return GeneratorPass(terms, {"dis_a": fake_a, "dis_b": fake_b}, redraw)
 
@@ -120,17 +138,16 @@ class CycleGAN(Method):
         return [("input", x), ("cycle", nets[back](ys[0], self._noise(x)))] + [("random noise", y) for y in ys]
 
     def state_dict(self) -> dict:
-        return {f"pool_{d}": torch.stack(p.images) if p.images else torch.empty(0) for d, p in self.pools.items()}
+        return pools_state(self.pools)
 
     def load_state_dict(self, state: dict) -> None:
-        for d, pool in self.pools.items():
-            stored = state.get(f"pool_{d}")
-            pool.images = list(stored) if stored is not None and stored.numel() else []
+        load_pools(self.pools, state)
 
 
 class CycleGANNoise(CycleGAN):
     name = "cyclegan_noise"
     multimodal = True
+    unused_keys = tuple(key for key in CycleGAN.unused_keys if key != "ms_w")
 
     def __init__(self, cfg):
         super().__init__(cfg)

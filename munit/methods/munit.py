@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import torch
 
-from munit.losses import recon_loss
+from munit.losses import mode_seeking_loss, recon_loss
 from munit.methods.autoencoders import AutoEncoderMethod
-from munit.methods.base import GeneratorPass, Term, source_target
+from munit.methods.base import SINGLE_METHOD_KEYS, GeneratorPass, Term, source_target
 from munit.nets.generators import AdaINGen
 
 
@@ -16,7 +16,7 @@ class MUNIT(AutoEncoderMethod):
     multimodal = True
     reference_guided = True
     generator_class = AdaINGen
-    unused_keys = ("recon_kl_w", "recon_kl_cyc_w", "unit_share_weights", "identity_w", "pool_size")
+    unused_keys = ("recon_kl_w", "recon_kl_cyc_w", "unit_share_weights", "identity_w", "pool_size", *SINGLE_METHOD_KEYS)
 
     def dis_fakes(self, nets, x_a, x_b, s_a=None, s_b=None):
         s_a = self.random_styles(x_a.shape[0], x_a.device) if s_a is None else s_a
@@ -51,6 +51,10 @@ class MUNIT(AutoEncoderMethod):
             terms["cyc_x_a"] = Term(cfg.recon_x_cyc_w, recon_loss(gen_a.decode(c_a_recon, s_a_prime), x_a))
             terms["cyc_x_b"] = Term(cfg.recon_x_cyc_w, recon_loss(gen_b.decode(c_b_recon, s_b_prime), x_b))
         self.add_perceptual_terms(terms, x_ba, x_b, x_ab, x_a)
+        if cfg.ms_w > 0:  # Mode seeking: a second style per translation, pushed away from the first.
+            s_a2, s_b2 = self.random_styles(x_a.shape[0], x_a.device), self.random_styles(x_b.shape[0], x_b.device)
+            terms["ms_a"] = Term(cfg.ms_w, mode_seeking_loss(x_ba, gen_a.decode(c_b, s_a2), s_a, s_a2))
+            terms["ms_b"] = Term(cfg.ms_w, mode_seeking_loss(x_ab, gen_b.decode(c_a, s_b2), s_b, s_b2))
 
         def redraw(s_a=None, s_b=None):  # The D step's fakes: the same content codes, styles of their own.
             s_a = self.random_styles(x_a.shape[0], x_a.device) if s_a is None else s_a

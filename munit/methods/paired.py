@@ -16,8 +16,8 @@ from torch import nn
 
 from munit.config import ConfigError
 from munit.errors import UsageError
-from munit.losses import recon_loss
-from munit.methods.base import GeneratorPass, Method, Term
+from munit.losses import mode_seeking_loss, recon_loss
+from munit.methods.base import SINGLE_METHOD_KEYS, GeneratorPass, Method, Term
 from munit.nets.baselines import LatentEncoder, PatchDis, UnetGenerator
 
 
@@ -29,7 +29,7 @@ class _PairedMethod(Method):
     adversarial_terms = {"dis": "adv"}
     unused_keys = ("recon_c_w", "recon_x_cyc_w", "recon_kl_cyc_w", "vgg_w", "identity_w", "pool_size", "gen.activ",
                    "gen.n_res", "gen.n_downsample", "gen.mlp_dim", "gen.pad_type", "dis.activ", "dis.num_scales",
-                   "dis.pad_type", "unit_share_weights")
+                   "dis.pad_type", "unit_share_weights", *SINGLE_METHOD_KEYS)
 
     def __init__(self, cfg):
         super().__init__(cfg)
@@ -56,7 +56,7 @@ class Pix2Pix(_PairedMethod):
     name = "pix2pix"
     generator_names = ("gen",)
     dis_loss_scale = 0.5  # pix2pix halves D's objective to slow it down relative to G.
-    unused_keys = _PairedMethod.unused_keys + ("recon_s_w", "recon_kl_w", "gen.style_dim")
+    unused_keys = _PairedMethod.unused_keys + ("recon_s_w", "recon_kl_w", "gen.style_dim", "ms_w")
 
     def build_networks(self) -> nn.ModuleDict:
         cfg = self.cfg
@@ -125,6 +125,9 @@ class BicycleGAN(_PairedMethod):
             "recon_kl": Term(cfg.recon_kl_w, torch.mean(-0.5 * torch.sum(1 + logvar - mu ** 2 - logvar.exp(), dim=1))),
             "recon_s": Term(cfg.recon_s_w, recon_loss(mu_recovered, z_random)),  # The latent code recovered.
         }
+        if cfg.ms_w > 0:  # Mode seeking on the cLR-GAN cycle, as MSGAN does for BicycleGAN.
+            z_other = torch.randn_like(z_random)
+            terms["ms"] = Term(cfg.ms_w, mode_seeking_loss(fake_random, nets["gen"](x_a, z_other), z_random, z_other))
         return GeneratorPass(terms, {"dis_vae": fake_encoded, "dis_lr": fake_random},
                              lambda: self.dis_fakes(nets, x_a, x_b))  # Latents of their own for D.
 

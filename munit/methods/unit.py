@@ -8,14 +8,15 @@ import torch
 
 from munit.losses import recon_loss
 from munit.methods.autoencoders import AutoEncoderMethod
-from munit.methods.base import GeneratorPass, Term, source_target
+from munit.methods.base import SINGLE_METHOD_KEYS, GeneratorPass, Term, source_target
 from munit.nets.generators import VAEGen
 
 
 class UNIT(AutoEncoderMethod):
     name = "unit"
     generator_class = VAEGen
-    unused_keys = ("gen.style_dim", "gen.mlp_dim", "recon_s_w", "recon_c_w", "identity_w", "pool_size")
+    unused_keys = ("gen.style_dim", "gen.mlp_dim", "recon_s_w", "recon_c_w", "identity_w", "pool_size", "ms_w",
+                   *SINGLE_METHOD_KEYS)
 
     def share_weights(self, nets):
         if self.cfg.unit_share_weights:  # The paper: the encoders' last and the decoders' first layer.

@@ -125,6 +125,7 @@ class Trainer:
         if self.cfg.channels_last:
             x_a, x_b = (x.contiguous(memory_format=torch.channels_last) for x in (x_a, x_b))
         method, nets = self.method, self.nets
+        method.iteration = self.iteration
         exact = self.cfg.train_mode == "exact"
 
         def update_discriminators(fakes: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
