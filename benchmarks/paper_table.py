@@ -146,8 +146,9 @@ def merge_results(records: dict[str, dict], train: float, path: Path, figure: Pa
     note = (f"Rows {', '.join(records)}: `{command.strip()}` (training {train:.0f} min; figure: "
             f"[{figure.name}](images/{figure.name})).")
     after = [line for line in lines[end:] if not line.startswith(f"Rows {', '.join(records)}:")]
-    lead = [""] if after[:1] != [""] else []
-    path.write_text("\n".join(lines[:start] + ordered + lead + [note] + after) + "\n")
+    while after[:1] == [""]:
+        after = after[1:]
+    path.write_text("\n".join(lines[:start] + ordered + ["", note, ""] + after) + "\n")
 
 
 def write_results(records: dict[str, dict], args, wall: float, train: float, path: Path, figure: Path) -> None:

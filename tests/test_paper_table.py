@@ -1,0 +1,37 @@
+"""benchmarks/paper_table.py --only: the chosen rows replace or join the table; the rest of the file stays."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+from helpers import ROOT
+
+
+def load_paper_table():
+    spec = importlib.util.spec_from_file_location("paper_table", ROOT / "benchmarks" / "paper_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_merge_replaces_and_adds_rows_in_model_order_and_keeps_the_rest(tmp_path, monkeypatch):
+    table = load_paper_table()
+    header = "| method | " + " | ".join(label for _, label, _ in table.COLUMNS) + " |"
+    path = tmp_path / "results.md"
+    path.write_text("# Results\n\nintro\n\n" + header + "\n|" + "---|" * (len(table.COLUMNS) + 1) + "\n"
+                    "| MUNIT | old |\n| UNIT | kept |\n| GcGAN | stale |\n\n- notes kept\n")
+    metrics = {"content_iou": 0.5, "coverage": 0.2, "mode_entropy": 0.0, "realism_fd": 12.0, "no_shape": 0.0}
+    monkeypatch.setattr(sys, "argv", ["paper_table.py", "--only", "gcgan", "discogan"])
+    for _ in range(2):  # A second merge replaces its own note instead of adding one.
+        table.merge_results({"GcGAN": {"metrics": metrics}, "DiscoGAN": {"metrics": metrics}}, 3.0, path,
+                            tmp_path / "fig.png")
+    lines = path.read_text().splitlines()
+    rows = [line.split("|")[1].strip() for line in lines if line.startswith("| ") and "method" not in line]
+    assert rows == ["MUNIT", "UNIT", "DiscoGAN", "GcGAN"]
+    assert "| UNIT | kept |" in lines and "| MUNIT | old |" in lines and "stale" not in path.read_text()
+    assert "| GcGAN | 0.500 | 0.20 | 0.00 | – | – | 12.00 | 0.00 |" in lines
+    notes = [line for line in lines if line.startswith("Rows GcGAN, DiscoGAN:")]
+    assert len(notes) == 1 and "--only gcgan discogan" in notes[0]
+    assert lines[-1] == "- notes kept" and "intro" in lines
+    assert lines[lines.index(notes[0]) - 1] == "" and lines[lines.index(notes[0]) + 1] == ""
