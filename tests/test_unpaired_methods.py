@@ -3,6 +3,8 @@ train, resume, save, export and translate each of them; tests/test_registry.py).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -174,6 +176,23 @@ def test_mode_seeking_pushes_two_styles_outputs_apart():
 def test_a_unimodal_method_warns_that_it_ignores_ms_w():
     with pytest.warns(UnusedKeyWarning, match="method 'gcgan' does not use .*'ms_w'"):
         shipped("gcgan", "ms_w=1")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        shipped("cyclegan_noise", "ms_w=1")
+    assert not any("ms_w" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize("name", ["discogan", "cogan"])
+def test_batch_norm_discriminators_never_judge_fakes_and_reals_in_one_call(name):
+    """Fast mode's joint call would mix the batch statistics of fakes and reals; these methods' losses
+    must be the same with it asked for as without."""
+    cfg = shipped(name)
+    trainer = Trainer(cfg, CPU)
+    x_a, x_b = batch(cfg, 1), batch(cfg, 2)
+    fakes = {k: v.detach() for k, v in trainer.method.dis_fakes(trainer.nets, x_a, x_b).items()}
+    joint, _ = trainer.method.discriminator_loss(trainer.nets, x_a, x_b, fakes, joint=True)
+    apart, _ = trainer.method.discriminator_loss(trainer.nets, x_a, x_b, fakes, joint=False)
+    torch.testing.assert_close(joint, apart)
 
 
 # The acceptance: train and translate from the command line, on a folder data set.

@@ -81,7 +81,9 @@ def check_config(cfg: Config, source: str) -> None:
 def _warn_unused(cfg: Config, raw: dict[str, Any], source: str) -> None:
     """Keys the method ignores are accepted, as NVlabs/MUNIT accepts them (its configs for MUNIT may carry
     UNIT's keys, for instance), with a warning so that nobody tunes a key that does nothing."""
-    unused = sorted(set_keys(raw) & set(METHODS[cfg.method].unused_keys))
+    method = METHODS[cfg.method]
+    ignored = set(method.unused_keys) | (set() if method.multimodal else {"ms_w"})  # No codes to seek modes of.
+    unused = sorted(set_keys(raw) & ignored)
     if unused:
         warnings.warn(f"{source}: method {cfg.method!r} does not use {', '.join(map(repr, unused))}; "
                       "accepted and ignored", UnusedKeyWarning, stacklevel=3)

@@ -116,6 +116,11 @@ class Method:
         check_resized(width, height, (w, h))
         return w, h
 
+    @property
+    def dis_batch_norm(self) -> bool:
+        """Whether the discriminators normalise over the batch, so that fakes and reals must not share a call."""
+        return self.cfg.dis.norm == "bn"
+
     def direction(self, value: object) -> Direction:
         """`value` as a Direction this method translates in; UsageError otherwise."""
         return Direction(value, self.directions, f"method {self.name!r}")
@@ -155,7 +160,7 @@ class Method:
         reals, gan_type = self.reals(x_a, x_b), self.cfg.dis.gan_type
         terms = {}
         for name, fake in fakes.items():
-            if joint and self.cfg.dis.norm != "bn" and fake.shape == reals[name].shape:
+            if joint and not self.dis_batch_norm and fake.shape == reals[name].shape:
                 # One call on fakes and reals together: the same per-image maths, better kernels at small batch.
                 outputs = nets[name](torch.cat([fake, reals[name]]))
                 out_fake, out_real = zip(*(o.split(fake.shape[0]) for o in outputs), strict=True)

@@ -35,9 +35,10 @@ CHECK_EVERY = 10  # Steps between tolerance checks of the latent search.
 class CoGAN(Method):
     name = "cogan"
     fixed_size = True  # The generators make images of the training size only.
+    dis_batch_norm = True  # Whatever dis.norm says: the authors' discriminators.
     reconstruction_terms = ()  # It learns a joint distribution; its fit to an image is found at test time.
     unused_keys = ("recon_x_w", "recon_s_w", "recon_c_w", "recon_x_cyc_w", "recon_kl_w", "recon_kl_cyc_w", "vgg_w",
-                   "identity_w", "pool_size", "ms_w", "gc_w", "gc_transform", "gan_curriculum", "unit_share_weights",
+                   "identity_w", "pool_size", "gc_w", "gc_transform", "gan_curriculum", "unit_share_weights",
                    "init", "gen.n_downsample", "gen.n_res", "gen.mlp_dim", "gen.activ", "gen.pad_type", "dis.norm",
                    "dis.activ", "dis.n_layer", "dis.num_scales", "dis.pad_type")
 
@@ -76,9 +77,6 @@ class CoGAN(Method):
     def dis_fakes(self, nets, x_a, x_b, z=None):
         z = self.random_styles(x_a.shape[0], x_a.device) if z is None else z
         return {"dis_a": nets["gen_a"](z), "dis_b": nets["gen_b"](z)}  # One z for both: the coupling.
-
-    def discriminator_loss(self, nets, x_a, x_b, fakes, joint=False):
-        return super().discriminator_loss(nets, x_a, x_b, fakes, joint=False)  # Batch norm: never one call.
 
     def generator_pass(self, nets, x_a, x_b, z=None):
         fakes = self.dis_fakes(nets, x_a, x_b, z)

@@ -58,7 +58,7 @@ class CycleGAN(Method):
     name = "cyclegan"
     generator_names = ("gen_ab", "gen_ba")
     unused_keys = ("recon_x_w", "recon_s_w", "recon_c_w", "recon_kl_w", "recon_kl_cyc_w", "vgg_w", "gen.activ",
-                   "gen.mlp_dim", "dis.activ", "dis.num_scales", "dis.pad_type", "unit_share_weights", "ms_w",
+                   "gen.mlp_dim", "dis.activ", "dis.num_scales", "dis.pad_type", "unit_share_weights",
                    *SINGLE_METHOD_KEYS)
     noise_dim = 0
     dis_loss_scale = 0.5  # The paper halves D's objective to slow it down relative to G.
@@ -147,7 +147,6 @@ class CycleGAN(Method):
 class CycleGANNoise(CycleGAN):
     name = "cyclegan_noise"
     multimodal = True
-    unused_keys = tuple(key for key in CycleGAN.unused_keys if key != "ms_w")
 
     def __init__(self, cfg):
         super().__init__(cfg)

@@ -33,8 +33,9 @@ class DiscoGAN(Method):
     name = "discogan"
     generator_names = ("gen_ab", "gen_ba")
     dis_loss_scale = 0.5
+    dis_batch_norm = True  # Whatever dis.norm says: the authors' discriminators.
     unused_keys = ("recon_x_w", "recon_s_w", "recon_c_w", "recon_x_cyc_w", "recon_kl_w", "recon_kl_cyc_w", "vgg_w",
-                   "identity_w", "pool_size", "ms_w", "gc_w", "gc_transform", "unit_share_weights", "init",
+                   "identity_w", "pool_size", "gc_w", "gc_transform", "unit_share_weights", "init",
                    "gen.style_dim", "gen.n_res", "gen.mlp_dim", "gen.activ", "gen.pad_type", "dis.norm", "dis.activ",
                    "dis.n_layer", "dis.num_scales", "dis.pad_type", "latent_search_steps", "latent_search_tol")
 
@@ -64,9 +65,6 @@ class DiscoGAN(Method):
 
     def dis_fakes(self, nets, x_a, x_b):
         return {"dis_a": nets["gen_ba"](x_b), "dis_b": nets["gen_ab"](x_a)}
-
-    def discriminator_loss(self, nets, x_a, x_b, fakes, joint=False):
-        return super().discriminator_loss(nets, x_a, x_b, fakes, joint=False)  # Batch norm: never one call.
 
     def generator_pass(self, nets, x_a, x_b):
         fake_b, fake_a = nets["gen_ab"](x_a), nets["gen_ba"](x_b)

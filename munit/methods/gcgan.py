@@ -42,7 +42,7 @@ class GcGAN(Method):
     dis_loss_scale = 0.5
     reconstruction_terms = ("identity", "gc")
     unused_keys = ("recon_x_w", "recon_s_w", "recon_c_w", "recon_x_cyc_w", "recon_kl_w", "recon_kl_cyc_w", "vgg_w",
-                   "ms_w", "gan_curriculum", "unit_share_weights", "gen.activ", "gen.mlp_dim", "gen.style_dim",
+                   "gan_curriculum", "unit_share_weights", "gen.activ", "gen.mlp_dim", "gen.style_dim",
                    "dis.activ", "dis.num_scales", "dis.pad_type", "latent_search_steps", "latent_search_tol")
 
     def __init__(self, cfg):

@@ -56,7 +56,7 @@ class Pix2Pix(_PairedMethod):
     name = "pix2pix"
     generator_names = ("gen",)
     dis_loss_scale = 0.5  # pix2pix halves D's objective to slow it down relative to G.
-    unused_keys = _PairedMethod.unused_keys + ("recon_s_w", "recon_kl_w", "gen.style_dim", "ms_w")
+    unused_keys = _PairedMethod.unused_keys + ("recon_s_w", "recon_kl_w", "gen.style_dim")
 
     def build_networks(self) -> nn.ModuleDict:
         cfg = self.cfg

@@ -15,7 +15,7 @@ from munit.nets.generators import VAEGen
 class UNIT(AutoEncoderMethod):
     name = "unit"
     generator_class = VAEGen
-    unused_keys = ("gen.style_dim", "gen.mlp_dim", "recon_s_w", "recon_c_w", "identity_w", "pool_size", "ms_w",
+    unused_keys = ("gen.style_dim", "gen.mlp_dim", "recon_s_w", "recon_c_w", "identity_w", "pool_size",
                    *SINGLE_METHOD_KEYS)
 
     def share_weights(self, nets):
