@@ -46,6 +46,9 @@ MODELS = {
     "DiscoGAN": ("discogan.yaml", []),
     "CoGAN": ("cogan.yaml", []),
     "GcGAN": ("gcgan.yaml", []),
+    # Issue 15: CUT and FastCUT, one-sided and contrastive.
+    "CUT": ("cut.yaml", []),
+    "FastCUT": ("fastcut.yaml", []),
 }
 COLUMNS = [("content_iou", "content IoU ↑", "{:.3f}"), ("coverage", "hue coverage ↑", "{:.2f}"),
            ("mode_entropy", "mode entropy (bits) ↑", "{:.2f}"), ("mode_accuracy", "ref. mode acc. ↑", "{:.2f}"),

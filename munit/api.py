@@ -22,7 +22,7 @@ from PIL import Image
 
 from munit.errors import UsageError
 from munit.inference import Model, build_model, load_model
-from munit.interop import cyclegan
+from munit.interop import catalogue, cyclegan
 from munit.methods import config_from_dict
 from munit.training.checkpoint import CheckpointError, check_keys
 from munit.utils import atomic_write_bytes, atomic_write_text, pick_device
@@ -46,11 +46,13 @@ class Translator:
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | torch.device | None = None,
-                        use_ema: bool = True) -> Translator:
-        """Load a `save_pretrained` folder, a run directory (its latest checkpoint), a checkpoint file, or a
-        generator file of the CycleGAN code (`*.pth`, e.g. a released horse2zebra.pth). The device is CUDA
-        when available unless given."""
-        return cls(open_model(path, pick_device(str(device) if device is not None else None), use_ema))
+                        use_ema: bool = True, test_noise: bool | None = None) -> Translator:
+        """Load a `save_pretrained` folder, a run directory (its latest checkpoint), a checkpoint file, a
+        generator file of the CycleGAN/pix2pix/CUT code (`*.pth`, e.g. a released horse2zebra.pth), or a
+        released model by catalogue name ("cyclegan/horse2zebra", see munit.interop.catalogue; fetched once
+        into the torch hub cache). The device is CUDA when available unless given. `test_noise` (pix2pix):
+        translate with batch statistics and dropout, as the official test.py without --eval."""
+        return cls(open_model(path, pick_device(str(device) if device is not None else None), use_ema, test_noise))
 
     def save_pretrained(self, folder: str | Path) -> Path:
         """Write config.json and model.safetensors (the generators; no pickle) to `folder`."""
@@ -187,15 +189,26 @@ class Translator:
 
 
 
-def open_model(path: str | Path, device: torch.device | str = "cpu", use_ema: bool = True) -> Model:
+def open_model(path: str | Path, device: torch.device | str = "cpu", use_ema: bool = True,
+               test_noise: bool | None = None) -> Model:
     """Any model file or folder munit reads, by what it is: a save_pretrained folder, a munit run or
-    checkpoint, or an official CycleGAN generator file (.pth)."""
+    checkpoint, an official CycleGAN/pix2pix/CUT generator file (.pth) or a catalogued model's name.
+    `test_noise` overrides the config's (pix2pix only)."""
+    if catalogue.is_name(path) and not Path(path).exists():
+        path = catalogue.fetch(str(path))
     path = Path(path)
     if (path / WEIGHTS_FILE).is_file():
-        return _load_pretrained(path, torch.device(device))
-    if cyclegan.is_official_generator(path):
-        return cyclegan.load_generator(path, device)
-    return load_model(path, device, use_ema)
+        model = _load_pretrained(path, torch.device(device))
+    elif cyclegan.is_official_generator(path):
+        model = cyclegan.load_generator(path, device)
+    else:
+        model = load_model(path, device, use_ema)
+    if test_noise is not None:
+        if model.cfg.method != "pix2pix":
+            raise UsageError(f"test_noise: {path} is a {model.cfg.method} model; only pix2pix translates with "
+                             "test-time noise")
+        model.cfg.test_noise = test_noise
+    return model
 
 
 def _check_count(value, name: str, low: int) -> None:

@@ -59,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("translate", help="translate images with a trained model")
     p.add_argument("--checkpoint", required=True,
-                   help="run directory or checkpoint file; or a NVlabs/MUNIT gen_*.pt file with --config")
+                   help="run directory or checkpoint file; a CycleGAN/pix2pix/CUT .pth generator; a released "
+                        "model's name (cyclegan/horse2zebra, see docs/from-cyclegan.md); or a NVlabs/MUNIT gen_*.pt "
+                        "file with --config")
     p.add_argument("--config", help="YAML config of a NVlabs/MUNIT checkpoint")
     p.add_argument("--method", choices=REFERENCE_TRAINERS,
                    help="trainer of a NVlabs/MUNIT checkpoint (its --trainer MUNIT|UNIT; default: the config's)")
@@ -72,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=10, help="seed of the random styles (default 10)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps")
     p.add_argument("--no-ema", action="store_true", help="use the trained generators, not their EMA")
+    p.add_argument("--test-noise", action="store_true",
+                   help="pix2pix: batch statistics and dropout on, as the official test.py without --eval")
     p.set_defaults(run=_translate)
 
     p = sub.add_parser("sample", help="write sample grids of a run on its test data")
@@ -132,9 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pixels", type=_positive, default=16_000_000, help="largest image (default 16 MP)")
     p.set_defaults(run=_app)
 
-    p = sub.add_parser("export-cyclegan", help="write a CycleGAN run's generators in the official CycleGAN layout")
-    p.add_argument("checkpoint", metavar="RUN", help="run directory or checkpoint file of a cyclegan run")
-    p.add_argument("--output", required=True, help="folder for latest_net_G_A.pth (A to B), latest_net_G_B.pth")
+    p = sub.add_parser("export-cyclegan", help="write a CycleGAN, pix2pix or CUT run's generators in the layout of "
+                       "the official CycleGAN-and-pix2pix / CUT code")
+    p.add_argument("checkpoint", metavar="RUN", help="run directory or checkpoint file (cyclegan, pix2pix, cut)")
+    p.add_argument("--output", required=True, help="folder for latest_net_G_A.pth (A to B) and latest_net_G_B.pth "
+                   "(CycleGAN) or latest_net_G.pth (pix2pix, CUT)")
     p.set_defaults(run=_export_cyclegan)
 
     p = sub.add_parser("export-reference", help="write a run's latest checkpoint in the NVlabs/MUNIT layout")
@@ -216,7 +222,7 @@ def _translate(args: argparse.Namespace) -> None:
     if args.config:
         model = from_reference(args.checkpoint, args.config, device, method=args.method)
     else:
-        model = open_model(args.checkpoint, device, use_ema=not args.no_ema)
+        model = open_model(args.checkpoint, device, use_ema=not args.no_ema, test_noise=args.test_noise or None)
     if args.num_styles is not None and not model.method.multimodal:
         raise UsageError(f"--num-styles: method {model.cfg.method!r} gives one output per input "
                          f"(multimodal methods: {', '.join(n for n, m in METHODS.items() if m.multimodal)})")

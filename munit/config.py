@@ -56,6 +56,7 @@ class GenConfig:
     activ: str = "relu"  # Activation of every block.
     pad_type: str = "reflect"  # Padding of every conv.
     mlp_dim: int = 256  # Width of the MLP that maps a style code to AdaIN parameters.
+    norm: str = "in"  # (munit) pix2pix, BicycleGAN: the U-Net's norm, in or bn (the official pix2pix's).
 
 
 @dataclass
@@ -121,6 +122,17 @@ class Config:
     gan_curriculum: int = 10000  # (munit) DiscoGAN: iterations with reconstruction weight 0.01, then 0.5.
     latent_search_steps: int = 200  # (munit) CoGAN translation: most optimisation steps to fit z to an input.
     latent_search_tol: float = 0.001  # (munit) CoGAN: stop when the fit's error improves by less than this.
+    test_noise: bool = False  # (munit) pix2pix: translate with batch statistics and dropout on (the official
+    #   test.py without --eval: the paper's noise); off: plain eval mode.
+    nce_w: float = 1.0  # (munit) CUT: PatchNCE weight (lambda_NCE; 1 in CUT, 10 in FastCUT).
+    nce_idt: bool = True  # (munit) CUT: identity PatchNCE on B images, averaged with the main term (FastCUT: off).
+    nce_layers: str = "auto"  # (munit) CUT: generator layers whose patches are contrasted, official numbering
+    #   ("0,4,8,12,16"); auto: the padded input, each downsampling conv, the first and the middle residual
+    #   block, which is 0,4,8,12,16 for the official 9-block generator.
+    nce_patches: int = 256  # (munit) CUT: patches drawn per layer and image.
+    nce_dim: int = 256  # (munit) CUT: channels of the patch projection heads.
+    nce_t: float = 0.07  # (munit) CUT: temperature of the PatchNCE logits.
+    flip_equivariance: bool = False  # (munit) CUT: flip inputs half the time, compare patches flipped back (FastCUT).
     vgg_model_path: str | None = None  # VGG16 weights file or folder; see munit.nets.vgg.
     # Networks.
     gen: GenConfig = field(default_factory=GenConfig)
@@ -173,6 +185,7 @@ CHOICES = {
     "dis.norm": tuple(n for n in NORMS if n != "adain"),
     "dis.gan_type": ("lsgan", "nsgan"),
     "gc_transform": ("rot", "vflip"),
+    "gen.norm": ("in", "bn"),
     "input_dim_a": (1, 3, 4),
     "input_dim_b": (1, 3, 4),
 }
@@ -180,7 +193,7 @@ MAX_SIZES = {"gen.dim": 512, "dis.dim": 512, "gen.mlp_dim": 8192, "gen.style_dim
              "gen.n_downsample": 8, "dis.n_layer": 10, "dis.num_scales": 8}
 NON_NEGATIVE = {"keep_last", "num_workers", "weight_decay", "ema_beta", "gan_w", "recon_x_w", "recon_s_w",
                 "recon_c_w", "recon_x_cyc_w", "vgg_w", "recon_kl_w", "recon_kl_cyc_w", "seed", "identity_w",
-                "pool_size", "ms_w", "gc_w", "gan_curriculum", "latent_search_tol"}
+                "pool_size", "ms_w", "gc_w", "gan_curriculum", "latent_search_tol", "nce_w"}
 
 
 def read_config(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:

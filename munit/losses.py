@@ -40,3 +40,19 @@ def mode_seeking_loss(y1: torch.Tensor, y2: torch.Tensor, z1: torch.Tensor, z2: 
     ratio mean|y1 - y2| / mean|z1 - z2| is maximised by minimising its inverse (eps as in their code)."""
     ratio = torch.mean(torch.abs(y1 - y2)) / torch.mean(torch.abs(z1 - z2))
     return 1 / (ratio + eps)
+
+
+def patch_nce_loss(q: torch.Tensor, k: torch.Tensor, batch: int, tau: float = 0.07) -> torch.Tensor:
+    """CUT's PatchNCE (Park et al., ECCV 2020), per patch: q (batch * P, D) are L2-normalised features of
+    the output's patches, k those of the input at the same positions (targets: detached). Each q must pick
+    its own k out of the P patches of the same image (the others are negatives; the diagonal of the
+    negatives is masked with -10 as in the authors' code), cross-entropy of logits / tau. Returns (batch * P,)."""
+    k = k.detach()
+    n, dim = q.shape
+    positives = torch.bmm(q.view(n, 1, dim), k.view(n, dim, 1)).view(n, 1)  # bmm, as theirs: same rounding.
+    negatives = torch.bmm(q.view(batch, -1, dim), k.view(batch, -1, dim).transpose(1, 2))
+    patches = negatives.shape[1]
+    eye = torch.eye(patches, dtype=torch.bool, device=q.device)
+    negatives = negatives.masked_fill(eye, -10.0).view(-1, patches)
+    logits = torch.cat([positives, negatives], 1) / tau
+    return F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long, device=q.device), reduction="none")

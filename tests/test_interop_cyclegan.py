@@ -1,9 +1,11 @@
-"""Generator files of the official CycleGAN code: read through the public loading paths, written back from a
-munit CycleGAN run, and refused clearly when they are of another kind."""
+"""Generator files of the official CycleGAN, pix2pix and CUT code: read through the public loading paths,
+written back from munit runs, and refused clearly when they are of another kind; CUT's PatchNCE against the
+official computation."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -12,13 +14,17 @@ from PIL import Image
 
 from munit.api import Translator
 from munit.cli import main
-from munit.interop.cyclegan import config_of, convert
+from munit.errors import UsageError
+from munit.interop.cyclegan import config_of, to_munit
+from munit.losses import patch_nce_loss
 from munit.methods import DIRECTIONS as DIRS
-from munit.methods import build_method, config_from_dict
+from munit.methods import build_method, config_from_dict, load_config
+from munit.nets.baselines import PatchSampler
+from munit.nets.blocks import ResBlocks
 from munit.training.checkpoint import CheckpointError
 from munit.training.loop import train
 
-from helpers import ROOT, tiny_config, write_image
+from helpers import ROOT, TINY, tiny_config, write_image
 
 GOLDEN = ROOT.parent / "shared" / "golden_cyclegan"
 
@@ -59,24 +65,83 @@ def test_an_official_generator_file_gives_the_official_outputs(tmp_path, stale_s
     torch.testing.assert_close(again.translate(cases["x"]), cases["cyclegan_resnet_out"], rtol=0, atol=1e-5)
 
 
-def test_the_released_full_size_layout_is_read(tmp_path):
-    layout = golden("full_size_layouts.json")["cyclegan_resnet"]
+@pytest.mark.parametrize("kind, method", [("cut_resnet", "cut"), ("pix2pix_unet", "pix2pix")])
+def test_cut_and_pix2pix_files_give_the_official_outputs(tmp_path, kind, method):
+    torch.save(golden("networks.pt")[kind], tmp_path / "latest_net_G.pth")
+    cases = golden("cases.pt")
+    translator = Translator.from_pretrained(tmp_path / "latest_net_G.pth", device="cpu")
+    assert translator.cfg.method == method and translator.method.directions == ("a2b",)
+    torch.testing.assert_close(translator.translate(cases["x"]), cases[f"{kind}_out"], rtol=0, atol=1e-5)
+
+
+def test_cut_features_patches_and_patchnce_match_the_official_ones(tmp_path):
+    torch.save(golden("networks.pt")["cut_resnet"], tmp_path / "cut.pth")
+    cases, layers = golden("cases.pt"), (0, 4, 8, 12, 16)
+    gen = Translator.from_pretrained(tmp_path / "cut.pth", device="cpu").nets["gen"]
+    assert tuple(cases["cut_nce_layers"].tolist()) == layers
+    feats = gen.features(cases["x"], layers)
+    for i, feat in enumerate(feats):
+        torch.testing.assert_close(feat, cases[f"cut_feat_{i}"], rtol=0, atol=1e-5)
+    heads = PatchSampler([f.shape[1] for f in feats], 32)
+    heads.load_state_dict(golden("networks.pt")["cut_patch_sample_f"])
+    ids = [cases[f"cut_patch_ids_{i}"] for i in range(len(layers))]
+    queries, used = heads([cases[f"cut_feat_{i}"] for i in range(len(layers))], 16, ids)
+    for i, q in enumerate(queries):
+        assert used[i] is ids[i]
+        torch.testing.assert_close(q, cases[f"cut_feat_q_{i}"], rtol=1e-5, atol=1e-7)
+        loss = patch_nce_loss(cases[f"cut_feat_q_{i}"], cases[f"cut_feat_k_{i}"], batch=2, tau=0.07)
+        torch.testing.assert_close(loss, cases[f"cut_nce_loss_{i}"], rtol=1e-5, atol=0)
+
+
+def test_pix2pix_test_noise_is_the_official_train_mode_and_keeps_the_statistics(tmp_path):
+    torch.save(golden("networks.pt")["pix2pix_unet"], tmp_path / "facades.pth")
+    x = golden("cases.pt")["x"]
+    plain = Translator.from_pretrained(tmp_path / "facades.pth", device="cpu")
+    noisy = Translator.from_pretrained(tmp_path / "facades.pth", device="cpu", test_noise=True)
+    stats = {k: v.clone() for k, v in noisy.nets["gen"].state_dict().items()}
+    torch.manual_seed(3)
+    out = noisy.translate(x)
+    reference = build_method(noisy.cfg).build_networks()["gen"]
+    reference.load_state_dict(stats)
+    reference.train()  # What the official test.py runs without --eval.
+    torch.manual_seed(3)
+    torch.testing.assert_close(out, reference(x).detach(), rtol=0, atol=1e-6)
+    assert (out - plain.translate(x)).abs().mean() > 0.01  # Not eval mode.
+    for key, value in noisy.nets["gen"].state_dict().items():
+        assert torch.equal(value, stats[key]), key  # Running statistics untouched.
+    assert not noisy.nets["gen"].training
+    torch.save(golden("networks.pt")["cyclegan_resnet"], tmp_path / "horse2zebra.pth")
+    with pytest.raises(UsageError, match="cyclegan model; only pix2pix"):
+        Translator.from_pretrained(tmp_path / "horse2zebra.pth", device="cpu", test_noise=True)
+
+
+@pytest.mark.parametrize("kind, gen", [("cyclegan_resnet", "gen_ab"), ("cut_resnet", "gen"), ("pix2pix_unet", "gen")])
+def test_the_released_full_size_layouts_are_read(tmp_path, kind, gen):
+    layout = golden("full_size_layouts.json")[kind]
     state = {k: torch.zeros(shape) for k, shape in layout.items()}
-    raw = config_of(state)
-    assert raw["gen"] == {"dim": 64, "n_res": 9, "n_downsample": 2}
-    nets = build_method(config_from_dict(raw, warn_unused=False)).build_networks()
-    converted = convert(state, nets["gen_ab"].state_dict(), tmp_path / "x.pth")
-    nets["gen_ab"].load_state_dict(converted)
+    nets = build_method(config_from_dict(config_of(KIND_OF[kind], state), warn_unused=False)).build_networks()
+    nets[gen].load_state_dict(to_munit(state, nets[gen], tmp_path / "x.pth"))
+    if kind == "pix2pix_unet":  # unet_256, ngf 64.
+        assert len(nets[gen].down) == 8 and nets[gen].down[0][0].out_channels == 64
+    else:  # resnet_9blocks, ngf 64.
+        blocks = next(m for m in nets[gen].model if isinstance(m, ResBlocks))
+        assert len(blocks.model) == 9 and nets[gen].model[0].conv.out_channels == 64
 
 
-@pytest.mark.parametrize("kind, message", [
-    ("pix2pix_unet", "found pix2pix's U-Net generator"),
-    ("cut_resnet", "found CUT's antialiased ResNet generator"),
-    ("patchgan_instance", "found not a generator of the CycleGAN/pix2pix/CUT code"),
-])
-def test_a_file_of_another_kind_is_refused_naming_it(tmp_path, kind, message):
-    torch.save(golden("networks.pt")[kind], tmp_path / "model.pth")
-    with pytest.raises(CheckpointError, match=message):
+KIND_OF = {"cyclegan_resnet": "resnet", "cut_resnet": "cut", "pix2pix_unet": "unet"}
+
+
+def test_a_file_of_another_kind_is_refused_naming_it(tmp_path):
+    torch.save(golden("networks.pt")["patchgan_instance"], tmp_path / "model.pth")
+    with pytest.raises(CheckpointError, match="found not a generator of the CycleGAN/pix2pix/CUT code"):
+        Translator.from_pretrained(tmp_path / "model.pth", device="cpu")
+
+
+def test_a_file_with_a_missing_tensor_is_refused_naming_it(tmp_path):
+    state = dict(golden("networks.pt")["pix2pix_unet"])
+    del state["model.model.1.model.2.running_var"]
+    torch.save(state, tmp_path / "model.pth")
+    with pytest.raises(CheckpointError, match=r"model\.model\.1\.model\.2\.running_var missing"):
         Translator.from_pretrained(tmp_path / "model.pth", device="cpu")
 
 
@@ -106,7 +171,28 @@ def test_a_munit_cyclegan_run_exports_to_the_official_layout_and_back(tmp_path, 
     assert np.asarray(Image.open(tmp_path / "out" / "horse_out.png")).shape == (256, 284, 3)  # Shorter side 256.
 
 
-def test_only_cyclegan_runs_export_to_the_cyclegan_layout(tmp_path, capsys):
+@pytest.mark.parametrize("config", ["cut.yaml", "fastcut.yaml", "pix2pix.yaml"])
+def test_munit_cut_and_pix2pix_runs_export_to_the_official_layout_and_back(tmp_path, config):
+    side = 64 if config == "pix2pix.yaml" else 32  # The golden U-Net's size (ngf 8, 64 px: 6 levels).
+    overrides = [*TINY, "max_iter=2", "gen.norm=bn", "gen.dim=8", f"new_size={side}", f"crop_image_height={side}",
+                 f"crop_image_width={side}"]
+    train(load_config(ROOT / "configs" / config, overrides), tmp_path / "run", torch.device("cpu"), progress=False)
+    assert main(["export-cyclegan", str(tmp_path / "run"), "--output", str(tmp_path / "official")]) == 0
+    state = torch.load(tmp_path / "official" / "latest_net_G.pth", weights_only=True)
+    if GOLDEN.is_dir() and config == "pix2pix.yaml":  # The official names and shapes of this architecture.
+        official = golden("networks.pt")["pix2pix_unet"]
+        assert sorted((k, v.shape) for k, v in state.items()) == sorted((k, v.shape) for k, v in official.items())
+    elif GOLDEN.is_dir():  # Every official name but the block and layer numbers (1 block here, 3 there).
+        official = {re.sub(r"\d+", "N", k) for k in golden("networks.pt")["cut_resnet"]}
+        assert {re.sub(r"\d+", "N", k) for k in state} == official
+    run = Translator.from_pretrained(tmp_path / "run", device="cpu")
+    imported = Translator.from_pretrained(tmp_path / "official" / "latest_net_G.pth", device="cpu")
+    assert imported.cfg.method == run.cfg.method
+    x = torch.rand(2, 3, side, side, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    torch.testing.assert_close(imported.translate(x), run.translate(x), rtol=0, atol=0)
+
+
+def test_only_runs_of_methods_with_an_official_layout_export(tmp_path, capsys):
     train(tiny_config(max_iter=2), tmp_path / "run", torch.device("cpu"), progress=False)
     assert main(["export-cyclegan", str(tmp_path / "run"), "--output", str(tmp_path / "official")]) == 2
-    assert "only cyclegan runs have the official layout" in capsys.readouterr().err
+    assert "only cyclegan, pix2pix, cut runs have an official layout" in capsys.readouterr().err

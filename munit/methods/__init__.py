@@ -21,6 +21,7 @@ from munit.config import (
 from munit.data.builtin import BUILTIN_DATASETS
 from munit.methods.base import DIRECTIONS, Direction, Method
 from munit.methods.cogan import CoGAN
+from munit.methods.cut import CUT
 from munit.methods.cyclegan import CycleGAN, CycleGANNoise
 from munit.methods.discogan import DiscoGAN
 from munit.methods.gcgan import GcGAN
@@ -30,7 +31,7 @@ from munit.methods.unit import UNIT
 
 METHODS: dict[str, type[Method]] = {
     "munit": MUNIT, "unit": UNIT, "cyclegan": CycleGAN, "cyclegan_noise": CycleGANNoise, "pix2pix": Pix2Pix,
-    "bicyclegan": BicycleGAN, "discogan": DiscoGAN, "cogan": CoGAN, "gcgan": GcGAN,
+    "bicyclegan": BicycleGAN, "discogan": DiscoGAN, "cogan": CoGAN, "gcgan": GcGAN, "cut": CUT,
 }
 
 

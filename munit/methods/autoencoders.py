@@ -29,9 +29,10 @@ class AutoEncoderMethod(Method):
     def build_networks(self) -> nn.ModuleDict:
         cfg = self.cfg
         dis_kwargs = {k: v for k, v in dataclasses.asdict(cfg.dis).items() if k != "gan_type"}
+        gen_kwargs = {k: v for k, v in dataclasses.asdict(cfg.gen).items() if k != "norm"}  # The U-Net's.
         nets = nn.ModuleDict({
-            "gen_a": self.generator_class(cfg.input_dim_a, **dataclasses.asdict(cfg.gen)),
-            "gen_b": self.generator_class(cfg.input_dim_b, **dataclasses.asdict(cfg.gen)),
+            "gen_a": self.generator_class(cfg.input_dim_a, **gen_kwargs),
+            "gen_b": self.generator_class(cfg.input_dim_b, **gen_kwargs),
             "dis_a": MsImageDis(cfg.input_dim_a, **dis_kwargs),
             "dis_b": MsImageDis(cfg.input_dim_b, **dis_kwargs),
         })

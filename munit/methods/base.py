@@ -17,8 +17,16 @@ from munit.losses import dis_loss, gen_adv_loss
 from munit.nets.blocks import init_weights
 
 DIRECTIONS = ("a2b", "b2a")
-# Keys of one method each (GcGAN, DiscoGAN, CoGAN): every other method lists them among its unused keys.
-SINGLE_METHOD_KEYS = ("gc_w", "gc_transform", "gan_curriculum", "latent_search_steps", "latent_search_tol")
+# Keys of one method each (GcGAN, DiscoGAN, CoGAN, CUT, pix2pix; the U-Net's norm: pix2pix and BicycleGAN):
+# every other method lists them among its unused keys.
+SINGLE_METHOD_KEYS = ("gc_w", "gc_transform", "gan_curriculum", "latent_search_steps", "latent_search_tol",
+                      "test_noise", "nce_w", "nce_idt", "nce_layers", "nce_patches", "nce_dim", "nce_t",
+                      "flip_equivariance", "gen.norm")
+
+
+def other_methods_keys(*own: str) -> tuple[str, ...]:
+    """SINGLE_METHOD_KEYS but a method's own."""
+    return tuple(k for k in SINGLE_METHOD_KEYS if k not in own)
 
 
 class Direction(str):
@@ -90,6 +98,7 @@ class Method:
     dis_loss_scale = 1.0  # Factor of each discriminator's loss (0.5 slows D down in pix2pix and CycleGAN).
     # Logged terms (by prefix) that measure how well it reproduces images; they fall as it learns.
     reconstruction_terms: tuple[str, ...] = ("recon_x", "cyc_x")
+    reconstruction_fall = 0.2  # The fraction they fall by in the registry's 40-iteration check.
 
     def __init__(self, cfg: Config):
         self.cfg = cfg

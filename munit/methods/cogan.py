@@ -25,7 +25,7 @@ from torch import nn
 from tqdm import tqdm
 
 from munit.config import ConfigError
-from munit.methods.base import GeneratorPass, Method
+from munit.methods.base import GeneratorPass, Method, other_methods_keys
 from munit.nets.dcgan import CoupledDiscriminator, CoupledGenerator, CoupledTrunk, coupled_tail, gaussian_init
 
 SEARCH_LR = 0.05  # Adam's step on z, in units of the prior's half-width.
@@ -38,9 +38,10 @@ class CoGAN(Method):
     dis_batch_norm = True  # Whatever dis.norm says: the authors' discriminators.
     reconstruction_terms = ()  # It learns a joint distribution; its fit to an image is found at test time.
     unused_keys = ("recon_x_w", "recon_s_w", "recon_c_w", "recon_x_cyc_w", "recon_kl_w", "recon_kl_cyc_w", "vgg_w",
-                   "identity_w", "pool_size", "gc_w", "gc_transform", "gan_curriculum", "unit_share_weights",
+                   "identity_w", "pool_size", "unit_share_weights",
                    "init", "gen.n_downsample", "gen.n_res", "gen.mlp_dim", "gen.activ", "gen.pad_type", "dis.norm",
-                   "dis.activ", "dis.n_layer", "dis.num_scales", "dis.pad_type")
+                   "dis.activ", "dis.n_layer", "dis.num_scales", "dis.pad_type",
+                   *other_methods_keys("latent_search_steps", "latent_search_tol"))
 
     @classmethod
     def check_config(cls, cfg) -> None:

@@ -17,7 +17,7 @@ from torch import nn
 
 from munit.config import ConfigError
 from munit.losses import gen_adv_loss
-from munit.methods.base import GeneratorPass, Method, Term, weighted_total
+from munit.methods.base import GeneratorPass, Method, Term, other_methods_keys, weighted_total
 from munit.nets.dcgan import DiscoDiscriminator, DiscoGenerator
 
 GAN_SHARE, FEATURE_SHARE = 0.1, 0.9  # Of the adversarial part of each generator's loss.
@@ -35,9 +35,9 @@ class DiscoGAN(Method):
     dis_loss_scale = 0.5
     dis_batch_norm = True  # Whatever dis.norm says: the authors' discriminators.
     unused_keys = ("recon_x_w", "recon_s_w", "recon_c_w", "recon_x_cyc_w", "recon_kl_w", "recon_kl_cyc_w", "vgg_w",
-                   "identity_w", "pool_size", "gc_w", "gc_transform", "unit_share_weights", "init",
+                   "identity_w", "pool_size", "unit_share_weights", "init",
                    "gen.style_dim", "gen.n_res", "gen.mlp_dim", "gen.activ", "gen.pad_type", "dis.norm", "dis.activ",
-                   "dis.n_layer", "dis.num_scales", "dis.pad_type", "latent_search_steps", "latent_search_tol")
+                   "dis.n_layer", "dis.num_scales", "dis.pad_type", *other_methods_keys("gan_curriculum"))
 
     @classmethod
     def check_config(cls, cfg) -> None:

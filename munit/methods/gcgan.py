@@ -18,7 +18,7 @@ from torch import nn
 
 from munit.config import ConfigError
 from munit.losses import recon_loss
-from munit.methods.base import GeneratorPass, Method, Term
+from munit.methods.base import GeneratorPass, Method, Term, other_methods_keys
 from munit.methods.cyclegan import ImagePool, load_pools, pools_state
 from munit.nets.baselines import PatchDis, ResnetGenerator
 
@@ -42,8 +42,8 @@ class GcGAN(Method):
     dis_loss_scale = 0.5
     reconstruction_terms = ("identity", "gc")
     unused_keys = ("recon_x_w", "recon_s_w", "recon_c_w", "recon_x_cyc_w", "recon_kl_w", "recon_kl_cyc_w", "vgg_w",
-                   "gan_curriculum", "unit_share_weights", "gen.activ", "gen.mlp_dim", "gen.style_dim",
-                   "dis.activ", "dis.num_scales", "dis.pad_type", "latent_search_steps", "latent_search_tol")
+                   "unit_share_weights", "gen.activ", "gen.mlp_dim", "gen.style_dim",
+                   "dis.activ", "dis.num_scales", "dis.pad_type", *other_methods_keys("gc_w", "gc_transform"))
 
     def __init__(self, cfg):
         super().__init__(cfg)

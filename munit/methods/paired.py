@@ -10,6 +10,7 @@ output (`recon_s_w`, 0.5; this term trains the generator only). Each cycle has i
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -17,7 +18,7 @@ from torch import nn
 from munit.config import ConfigError
 from munit.errors import UsageError
 from munit.losses import mode_seeking_loss, recon_loss
-from munit.methods.base import SINGLE_METHOD_KEYS, GeneratorPass, Method, Term
+from munit.methods.base import GeneratorPass, Method, Term, other_methods_keys
 from munit.nets.baselines import LatentEncoder, PatchDis, UnetGenerator
 
 
@@ -29,7 +30,7 @@ class _PairedMethod(Method):
     adversarial_terms = {"dis": "adv"}
     unused_keys = ("recon_c_w", "recon_x_cyc_w", "recon_kl_cyc_w", "vgg_w", "identity_w", "pool_size", "gen.activ",
                    "gen.n_res", "gen.n_downsample", "gen.mlp_dim", "gen.pad_type", "dis.activ", "dis.num_scales",
-                   "dis.pad_type", "unit_share_weights", *SINGLE_METHOD_KEYS)
+                   "dis.pad_type", "unit_share_weights")
 
     def __init__(self, cfg):
         super().__init__(cfg)
@@ -56,12 +57,13 @@ class Pix2Pix(_PairedMethod):
     name = "pix2pix"
     generator_names = ("gen",)
     dis_loss_scale = 0.5  # pix2pix halves D's objective to slow it down relative to G.
-    unused_keys = _PairedMethod.unused_keys + ("recon_s_w", "recon_kl_w", "gen.style_dim")
+    unused_keys = _PairedMethod.unused_keys + ("recon_s_w", "recon_kl_w", "gen.style_dim",
+                                               *other_methods_keys("test_noise", "gen.norm"))
 
     def build_networks(self) -> nn.ModuleDict:
         cfg = self.cfg
         return self.init_networks(nn.ModuleDict({
-            "gen": UnetGenerator(cfg.input_dim_a, cfg.input_dim_b, self.levels, cfg.gen.dim),
+            "gen": UnetGenerator(cfg.input_dim_a, cfg.input_dim_b, self.levels, cfg.gen.dim, norm=cfg.gen.norm),
             "dis": PatchDis(cfg.input_dim_a + cfg.input_dim_b, cfg.dis.dim, cfg.dis.n_layer, cfg.dis.norm),
         }))
 
@@ -78,10 +80,32 @@ class Pix2Pix(_PairedMethod):
 
     def translate(self, nets, x, direction, style=None):
         self.direction(direction)
-        return nets["gen"](x)
+        if not self.cfg.test_noise:
+            return nets["gen"](x)
+        with batch_statistics(nets["gen"]):
+            return nets["gen"](x)
 
     def sample_columns(self, nets, x, refs, direction, styles):
         return [("input", x), ("translation", nets["gen"](x))]
+
+
+@contextmanager
+def batch_statistics(net: nn.Module):
+    """`net` with its batch norms normalising by the batch's own statistics (the running ones left as they
+    are) and its dropout on, as the official pix2pix test.py runs without --eval; back as it was after."""
+    switched = [m for m in net.modules() if isinstance(m, (nn.BatchNorm2d, nn.Dropout))]
+    saved = [(m.training, getattr(m, "track_running_stats", None)) for m in switched]
+    for m in switched:
+        m.train()
+        if isinstance(m, nn.BatchNorm2d):
+            m.track_running_stats = False  # Training mode without updating the running statistics.
+    try:
+        yield net
+    finally:
+        for m, (training, track) in zip(switched, saved, strict=True):
+            m.train(training)
+            if track is not None:
+                m.track_running_stats = track
 
 
 class BicycleGAN(_PairedMethod):
@@ -91,11 +115,13 @@ class BicycleGAN(_PairedMethod):
     generator_names = ("gen", "enc")
     discriminator_names = ("dis_vae", "dis_lr")  # One per cycle: cVAE-GAN's and cLR-GAN's fakes.
     adversarial_terms = {"dis_vae": "adv_vae", "dis_lr": "adv_lr"}
+    unused_keys = _PairedMethod.unused_keys + other_methods_keys("gen.norm")
 
     def build_networks(self) -> nn.ModuleDict:
         cfg, nz = self.cfg, self.cfg.gen.style_dim
         return self.init_networks(nn.ModuleDict({
-            "gen": UnetGenerator(cfg.input_dim_a, cfg.input_dim_b, self.levels, cfg.gen.dim, latent_dim=nz),
+            "gen": UnetGenerator(cfg.input_dim_a, cfg.input_dim_b, self.levels, cfg.gen.dim, latent_dim=nz,
+                                 norm=cfg.gen.norm),
             "enc": LatentEncoder(cfg.input_dim_b, nz, cfg.gen.dim, n_downsample=min(4, self.levels - 1)),
             "dis_vae": PatchDis(cfg.input_dim_b, cfg.dis.dim, cfg.dis.n_layer, cfg.dis.norm),
             "dis_lr": PatchDis(cfg.input_dim_b, cfg.dis.dim, cfg.dis.n_layer, cfg.dis.norm),

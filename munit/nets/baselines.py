@@ -1,12 +1,49 @@
-"""Networks of the baselines: CycleGAN's ResNet generator, the PatchGAN discriminator, the U-Net of
-pix2pix / BicycleGAN and BicycleGAN's latent encoder (layer recipes from the respective papers)."""
+"""Networks of the baselines: CycleGAN's ResNet generator (and CUT's antialiased one), the PatchGAN
+discriminator, the U-Net of pix2pix / BicycleGAN and BicycleGAN's latent encoder (layer recipes from the
+respective papers)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from munit.nets.blocks import Conv2dBlock, ResBlocks
+
+
+def _binomial(taps: int) -> torch.Tensor:
+    """The 2-D binomial filter of `taps` taps per side ([1, 2, 1], [1, 3, 3, 1]), summing to 1."""
+    row = torch.tensor([1.0, 2.0, 1.0] if taps == 3 else [1.0, 3.0, 3.0, 1.0])
+    kernel = row[:, None] * row[None, :]
+    return kernel / kernel.sum()
+
+
+class BlurDown(nn.Module):
+    """Antialiased downsampling (Zhang, ICML 2019; CUT's default): reflect pad 1, a fixed [1, 2, 1]^2 / 16
+    blur per channel, stride 2. The filter is a buffer (`filt`), as in CUT's files."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.register_buffer("filt", _binomial(3).expand(channels, 1, 3, 3).clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.filt, stride=2, groups=x.shape[1])
+
+
+class BlurUp(nn.Module):
+    """Antialiased 2x upsampling (CUT): replicate pad 1, a transposed conv with the fixed [1, 3, 3, 1]^2
+    filter scaled by 4 (stride 2, padding 2), cropped to exactly twice the input size."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.register_buffer("filt", (4 * _binomial(4)).expand(channels, 1, 4, 4).clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.conv_transpose2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.filt, stride=2, padding=2,
+                               groups=x.shape[1])
+        return y[:, :, 1:-1, 1:-1]
 
 
 class ResnetGenerator(nn.Module):
@@ -15,26 +52,74 @@ class ResnetGenerator(nn.Module):
 
     `noise_dim` > 0 adds that many channels of a per-image noise vector, broadcast over the image, to the
     input (CycleGAN with noise, the MUNIT paper's baseline): (N, C, H, W), (N, noise_dim) -> (N, C, H, W).
+    `antialias` samples as CUT does (Park et al. 2020): a stride-1 conv then `BlurDown` instead of each
+    stride-2 conv, `BlurUp` then a conv instead of each transposed conv.
     """
 
     def __init__(self, in_dim: int, out_dim: int, dim: int = 64, n_downsample: int = 2, n_res: int = 9,
-                 pad_type: str = "reflect", noise_dim: int = 0):
+                 pad_type: str = "reflect", noise_dim: int = 0, antialias: bool = False):
         super().__init__()
         self.noise_dim = noise_dim
         layers: list[nn.Module] = [Conv2dBlock(in_dim + noise_dim, dim, 7, 1, 3, "in", "relu", pad_type)]
         for _ in range(n_downsample):
-            layers.append(Conv2dBlock(dim, 2 * dim, 3, 2, 1, "in", "relu", "zero"))
+            if antialias:
+                layers += [Conv2dBlock(dim, 2 * dim, 3, 1, 1, "in", "relu", "zero"), BlurDown(2 * dim)]
+            else:
+                layers.append(Conv2dBlock(dim, 2 * dim, 3, 2, 1, "in", "relu", "zero"))
             dim *= 2
         layers.append(ResBlocks(n_res, dim, "in", "relu", pad_type))
         for _ in range(n_downsample):
-            layers += [nn.ConvTranspose2d(dim, dim // 2, 3, 2, 1, output_padding=1), nn.InstanceNorm2d(dim // 2),
-                       nn.ReLU(inplace=True)]
+            if antialias:
+                layers += [BlurUp(dim), Conv2dBlock(dim, dim // 2, 3, 1, 1, "in", "relu", "zero")]
+            else:
+                layers += [nn.ConvTranspose2d(dim, dim // 2, 3, 2, 1, output_padding=1),
+                           nn.InstanceNorm2d(dim // 2), nn.ReLU(inplace=True)]
             dim //= 2
         layers.append(Conv2dBlock(dim, out_dim, 7, 1, 3, "none", "tanh", pad_type))
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         return self.model(with_latent(x, noise, self.noise_dim))
+
+    def features(self, x: torch.Tensor, layers: tuple[int, ...]) -> list[torch.Tensor]:
+        """The activations after the given layers, numbered as in the official generator's flat
+        `nn.Sequential` (CUT's `nce_layers`: 0 is the padded input, 4 the first downsampling conv, 12 and
+        16 the 1st and 5th residual blocks of the 9-block net); stops after the last one asked for."""
+        steps = [step for step, _ in self._layers()]
+        if not layers or max(layers) >= len(steps) or min(layers) < 0:
+            raise ValueError(f"layers {layers}: this generator has layers 0 to {len(steps) - 1}")
+        feats = []
+        for i, step in enumerate(steps[: max(layers) + 1]):
+            x = step(x)
+            if i in layers:
+                feats.append(x)
+        return feats
+
+    def official_prefixes(self) -> dict[str, str]:
+        """Module prefixes of this net -> those of the official generator (CycleGAN's or CUT's), whose
+        layers are the positions of one flat `nn.Sequential`."""
+        return {ours: f"model.{i}{suffix}" for i, (_, names) in enumerate(self._layers()) for ours, suffix in names}
+
+    def _layers(self) -> list[tuple[Callable[[torch.Tensor], torch.Tensor], list[tuple[str, str]]]]:
+        """The forward pass as the official layer list, each step with (our module prefix, suffix of the
+        official one) for the modules holding tensors. Pad, conv, norm and activation are layers of their
+        own, except a zero pad: the official conv pads itself."""
+        layers: list = []
+        for j, layer in enumerate(self.model):
+            if isinstance(layer, Conv2dBlock):
+                if isinstance(layer.pad, nn.ZeroPad2d):
+                    layers.append((lambda x, b=layer: b.conv(b.pad(x)), [(f"model.{j}.conv", "")]))
+                else:
+                    layers += [(layer.pad, []), (layer.conv, [(f"model.{j}.conv", "")])]
+                layers += [(m, []) for m in (layer.norm, layer.activation)
+                           if m is not None and not isinstance(m, nn.Identity)]
+            elif isinstance(layer, ResBlocks):
+                layers += [(block, [(f"model.{j}.model.{b}.model.0.conv", ".conv_block.1"),
+                                    (f"model.{j}.model.{b}.model.1.conv", ".conv_block.5")])
+                           for b, block in enumerate(layer.model)]
+            else:
+                layers.append((layer, [(f"model.{j}", "")]))
+        return layers
 
 
 def with_latent(x: torch.Tensor, z: torch.Tensor | None, dim: int) -> torch.Tensor:
@@ -67,21 +152,23 @@ class PatchDis(nn.Module):
 class UnetGenerator(nn.Module):
     """U-Net of pix2pix: `levels` stride-2 4x4 convs down to 1x1 (levels = log2 of the image side), mirrored
     by transposed convs with skip connections; dropout 0.5 in the up levels between two 8*dim levels.
+    `norm` "in" (munit's default) or "bn" (the official pix2pix; its convs then have no bias but the last).
     `latent_dim` > 0 concatenates a broadcast latent vector to the input of every down level (BicycleGAN's
     G with `where_add all`; with the latent at the input only, G learns to ignore it for longer)."""
 
     def __init__(self, in_dim: int, out_dim: int, levels: int, dim: int = 64, latent_dim: int = 0,
-                 dropout: bool = True):
+                 dropout: bool = True, norm: str = "in"):
         super().__init__()
         self.latent_dim = latent_dim
         widths = [dim * min(2 ** i, 8) for i in range(levels)]
+        make_norm, bias = (nn.InstanceNorm2d, True) if norm == "in" else (nn.BatchNorm2d, False)
         self.down = nn.ModuleList()
         previous = in_dim
         for i, width in enumerate(widths):
             layers: list[nn.Module] = [] if i == 0 else [nn.LeakyReLU(0.2)]
-            layers.append(nn.Conv2d(previous + latent_dim, width, 4, 2, 1))
+            layers.append(nn.Conv2d(previous + latent_dim, width, 4, 2, 1, bias=bias))
             if 0 < i < levels - 1:
-                layers.append(nn.InstanceNorm2d(width))
+                layers.append(make_norm(width))
             self.down.append(nn.Sequential(*layers))
             previous = width
         self.up = nn.ModuleList()
@@ -90,10 +177,38 @@ class UnetGenerator(nn.Module):
             if i == 0:
                 self.up.append(nn.Sequential(nn.ReLU(), nn.ConvTranspose2d(in_width, out_dim, 4, 2, 1), nn.Tanh()))
                 continue
-            layers = [nn.ReLU(), nn.ConvTranspose2d(in_width, widths[i - 1], 4, 2, 1), nn.InstanceNorm2d(widths[i - 1])]
+            layers = [nn.ReLU(), nn.ConvTranspose2d(in_width, widths[i - 1], 4, 2, 1, bias=bias),
+                      make_norm(widths[i - 1])]
             if dropout and widths[i - 1] == 8 * dim and i < levels - 1:  # pix2pix's middle 8*dim blocks.
                 layers.append(nn.Dropout(0.5))
             self.up.append(nn.Sequential(*layers))
+
+    def official_prefixes(self) -> dict[str, str]:
+        """Module prefixes of this net -> those of the official pix2pix `UnetGenerator`, whose levels nest
+        (`model.model.1.model.3.model...`). Its up convs take [skip, up] where this net takes [up, skip]:
+        see `swap_skip_halves`."""
+        levels, names, prefix = len(self.down), {}, "model.model"
+        for k in range(levels):
+            up = f"up.{levels - 1 - k}"
+            if k == 0:  # Outermost: conv, the inner levels, relu, up conv, tanh.
+                names |= {"down.0.0": f"{prefix}.0", f"{up}.1": f"{prefix}.3"}
+            elif k < levels - 1:  # lrelu, conv, norm, inner levels, relu, up conv, norm (dropout).
+                names |= {f"down.{k}.1": f"{prefix}.1", f"down.{k}.2": f"{prefix}.2", f"{up}.1": f"{prefix}.5",
+                          f"{up}.2": f"{prefix}.6"}
+            else:  # Innermost: lrelu, conv, relu, up conv, norm.
+                names |= {f"down.{k}.1": f"{prefix}.1", f"{up}.1": f"{prefix}.3", f"{up}.2": f"{prefix}.4"}
+            prefix += ".1.model" if k == 0 else ".3.model"
+        return names
+
+    def swap_skip_halves(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """`state` with the input channels of the up convs that take a skip connection swapped between the
+        official order [skip, up] and this net's [up, skip] (the same swap both ways)."""
+        out = dict(state)
+        for j in range(1, len(self.up)):
+            key = f"up.{j}.1.weight"
+            half = out[key].shape[0] // 2
+            out[key] = torch.cat([out[key][half:], out[key][:half]])
+        return out
 
     def forward(self, x: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         skips = []
@@ -125,3 +240,28 @@ class LatentEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.model(x).flatten(1)
         return self.mu(h), self.logvar(h)
+
+
+class PatchSampler(nn.Module):
+    """CUT's PatchSampleF: for each feature map, the vectors at `ids` (positions in the flattened H x W,
+    the same for every image of the batch; drawn when not given), each through a Linear-ReLU-Linear head of
+    `dim` channels (one per map: `mlp_0`, `mlp_1`, ... as in the authors' files), L2-normalised. The
+    authors create the heads on the first batch; here the map channels are given, so they exist from the
+    start and a checkpoint holds them like any network."""
+
+    def __init__(self, channels: list[int], dim: int = 256):
+        super().__init__()
+        self.num_maps = len(channels)
+        for i, c in enumerate(channels):
+            self.add_module(f"mlp_{i}", nn.Sequential(nn.Linear(c, dim), nn.ReLU(), nn.Linear(dim, dim)))
+
+    def forward(self, feats: list[torch.Tensor], num_patches: int, ids: list[torch.Tensor] | None = None
+                ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        out, used = [], []
+        for i, feat in enumerate(feats):
+            flat = feat.flatten(2).transpose(1, 2)  # (N, H*W, C)
+            idx = ids[i] if ids is not None else torch.randperm(flat.shape[1], device=feat.device)[:num_patches]
+            x = getattr(self, f"mlp_{i}")(flat[:, idx].flatten(0, 1))
+            out.append(x / (x.norm(dim=1, keepdim=True) + 1e-7))
+            used.append(idx)
+        return out, used

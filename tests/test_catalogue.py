@@ -1,0 +1,149 @@
+"""Released models by name: fetched over real HTTP from a local server into the torch hub cache, checked
+against the catalogue's hash, refused with what to fetch by hand when offline or wrong."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import io
+import socket
+import tarfile
+import threading
+
+import pytest
+import torch
+
+from munit.api import Translator
+from munit.interop import catalogue
+from munit.interop.catalogue import CATALOGUE, Entry, cache_path
+from munit.interop.cyclegan import to_official
+from munit.nets.baselines import ResnetGenerator
+from munit.training.checkpoint import CheckpointError
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """An empty torch hub cache."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    return tmp_path / "torch_home"
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A local HTTP server of the folder `served`; yields (folder, base URL)."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def released_generator(antialias: bool = False) -> tuple[bytes, ResnetGenerator]:
+    """A small generator saved as the official code saves it, and the network itself."""
+    torch.manual_seed(0)
+    net = ResnetGenerator(3, 3, 8, 2, 3, antialias=antialias).eval()
+    buffer = io.BytesIO()
+    torch.save(to_official(net.state_dict(), net), buffer)
+    return buffer.getvalue(), net
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/horse2zebra.pth"  # Nothing listens there: connection refused.
+
+
+def test_offline_a_name_stops_at_once_with_what_to_fetch_and_where(hub, monkeypatch):
+    url = closed_port_url()
+    monkeypatch.setitem(CATALOGUE, "cyclegan/horse2zebra", Entry(url, "test"))
+    with pytest.raises(CheckpointError) as error:
+        Translator.from_pretrained("cyclegan/horse2zebra", device="cpu")
+    message = str(error.value)
+    assert message.startswith("cyclegan/horse2zebra: not in the cache and the download failed")
+    assert f"fetch {url} and save it as {cache_path('cyclegan/horse2zebra')}" in message
+    assert str(hub) in message and "\n" not in message
+    assert not cache_path("cyclegan/horse2zebra").exists()
+
+
+def test_a_download_is_checked_cached_and_used_offline_after(hub, server, monkeypatch):
+    folder, base = server
+    data, net = released_generator()
+    (folder / "horse2zebra.pth").write_bytes(data)
+    entry = Entry(f"{base}/horse2zebra.pth", "test", size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    monkeypatch.setitem(CATALOGUE, "cyclegan/horse2zebra", entry)
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    translator = Translator.from_pretrained("cyclegan/horse2zebra", device="cpu")
+    torch.testing.assert_close(translator.translate(x), net(x).detach(), rtol=0, atol=1e-6)
+    assert cache_path("cyclegan/horse2zebra").read_bytes() == data
+    assert cache_path("cyclegan/horse2zebra").is_relative_to(hub)
+    (folder / "horse2zebra.pth").unlink()  # The server has it no more: the cache serves.
+    again = Translator.from_pretrained("cyclegan/horse2zebra", device="cpu")
+    torch.testing.assert_close(again.translate(x), net(x).detach(), rtol=0, atol=1e-6)
+    cache_path("cyclegan/horse2zebra").write_bytes(data[:-10] + b"0123456789")  # Damaged in the cache.
+    with pytest.raises(CheckpointError, match="SHA-256 of .* expected"):
+        Translator.from_pretrained("cyclegan/horse2zebra", device="cpu")
+    assert not cache_path("cyclegan/horse2zebra").exists()
+
+
+@pytest.mark.parametrize("wrong", ["sha256", "size"])
+def test_a_download_with_the_wrong_hash_or_size_is_refused_and_not_kept(hub, server, monkeypatch, wrong):
+    folder, base = server
+    data, _ = released_generator()
+    (folder / "horse2zebra.pth").write_bytes(data)
+    right = Entry(f"{base}/horse2zebra.pth", "test", size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    entry = (Entry(right.url, "test", size=right.size, sha256="0" * 64) if wrong == "sha256"
+             else Entry(right.url, "test", size=len(data) + 1, sha256=right.sha256))
+    monkeypatch.setitem(CATALOGUE, "cyclegan/horse2zebra", entry)
+    expected = f"expected {'0' * 64}" if wrong == "sha256" else f"expected {len(data) + 1:,}"
+    with pytest.raises(CheckpointError, match=expected) as error:
+        Translator.from_pretrained("cyclegan/horse2zebra", device="cpu")
+    assert f"nothing kept; fetch {right.url} and save it as" in str(error.value)
+    assert not cache_path("cyclegan/horse2zebra").exists()
+    assert list(cache_path("cyclegan/horse2zebra").parent.iterdir()) == []  # No partial download left.
+
+
+def test_a_model_inside_an_archive_is_extracted_alone_and_an_unknown_hash_is_reported(hub, server, monkeypatch):
+    folder, base = server
+    data, net = released_generator(antialias=True)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, payload in (("checkpoints/horse2zebra_cut_pretrained/latest_net_G.pth", data),
+                              ("checkpoints/horse2zebra_cut_pretrained/latest_net_D.pth", b"not wanted")):
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    (folder / "pretrained_models.tar").write_bytes(buffer.getvalue())
+    member = "checkpoints/horse2zebra_cut_pretrained/latest_net_G.pth"
+    entry = Entry(f"{base}/pretrained_models.tar", "test", member=member)
+    monkeypatch.setitem(CATALOGUE, "cut/horse2zebra", entry)
+    with pytest.warns(UserWarning, match=f"lists no SHA-256 .* is {hashlib.sha256(buffer.getvalue()).hexdigest()}"):
+        translator = Translator.from_pretrained("cut/horse2zebra", device="cpu")
+    assert translator.cfg.method == "cut"
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    torch.testing.assert_close(translator.translate(x), net(x).detach(), rtol=0, atol=1e-6)
+    assert [p.name for p in cache_path("cut/horse2zebra").parent.iterdir()] == ["cut_horse2zebra.pth"]
+    missing = "checkpoints/cat2dog/latest_net_G.pth"
+    monkeypatch.setitem(CATALOGUE, "cut/cat2dog", Entry(entry.url, "test", member=missing))
+    with pytest.warns(UserWarning), pytest.raises(CheckpointError, match=f"has no file {missing}"):
+        catalogue.fetch("cut/cat2dog", progress=False)
+
+
+def test_every_catalogued_model_names_its_source_and_an_official_url():
+    assert len([n for n in CATALOGUE if n.startswith("cyclegan/")]) == 18
+    assert {n for n in CATALOGUE if n.startswith("pix2pix/")} == {
+        f"pix2pix/{n}" for n in ("edges2shoes", "sat2map", "map2sat", "facades_label2photo", "day2night")}
+    for name, entry in CATALOGUE.items():
+        assert entry.url.startswith("http://efrosgans.eecs.berkeley.edu/"), name
+        assert entry.licence == "BSD" and entry.source in (catalogue.CYCLEGAN_SOURCE, catalogue.CUT_SOURCE)
+        assert (entry.member is not None) == name.startswith(("cut/", "fastcut/"))
