@@ -49,6 +49,8 @@ MODELS = {
     # Issue 15: CUT and FastCUT, one-sided and contrastive.
     "CUT": ("cut.yaml", []),
     "FastCUT": ("fastcut.yaml", []),
+    "CUT, seed 1": ("cut.yaml", ["seed=1"]),
+    "FastCUT, seed 1": ("fastcut.yaml", ["seed=1"]),
 }
 COLUMNS = [("content_iou", "content IoU ↑", "{:.3f}"), ("coverage", "hue coverage ↑", "{:.2f}"),
            ("mode_entropy", "mode entropy (bits) ↑", "{:.2f}"), ("mode_accuracy", "ref. mode acc. ↑", "{:.2f}"),

@@ -60,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("translate", help="translate images with a trained model")
     p.add_argument("--checkpoint", required=True,
                    help="run directory or checkpoint file; a CycleGAN/pix2pix/CUT .pth generator; a released "
-                        "model's name (cyclegan/horse2zebra, see docs/from-cyclegan.md); or a NVlabs/MUNIT gen_*.pt "
-                        "file with --config")
+                        "model's name (cyclegan/horse2zebra, see docs/coming-from-cyclegan.md); or a NVlabs/MUNIT "
+                        "gen_*.pt file with --config")
     p.add_argument("--config", help="YAML config of a NVlabs/MUNIT checkpoint")
     p.add_argument("--method", choices=REFERENCE_TRAINERS,
                    help="trainer of a NVlabs/MUNIT checkpoint (its --trainer MUNIT|UNIT; default: the config's)")

@@ -80,7 +80,7 @@ class Pix2Pix(_PairedMethod):
 
     def translate(self, nets, x, direction, style=None):
         self.direction(direction)
-        if not self.cfg.test_noise:
+        if not self.cfg.test_noise or torch.jit.is_tracing():  # Exported graphs are the eval-mode network.
             return nets["gen"](x)
         with batch_statistics(nets["gen"]):
             return nets["gen"](x)
