@@ -19,7 +19,7 @@ from munit.interop.cyclegan import config_of, to_munit
 from munit.losses import patch_nce_loss
 from munit.methods import DIRECTIONS as DIRS
 from munit.methods import build_method, config_from_dict, load_config
-from munit.nets.baselines import PatchSampler
+from munit.nets.baselines import PatchDis, PatchSampler
 from munit.nets.blocks import ResBlocks
 from munit.training.checkpoint import CheckpointError
 from munit.training.loop import train
@@ -196,3 +196,20 @@ def test_only_runs_of_methods_with_an_official_layout_export(tmp_path, capsys):
     train(tiny_config(max_iter=2), tmp_path / "run", torch.device("cpu"), progress=False)
     assert main(["export-cyclegan", str(tmp_path / "run"), "--output", str(tmp_path / "official")]) == 2
     assert "only cyclegan, pix2pix, cut runs have an official layout" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind, in_dim, norm", [("patchgan_instance", 3, "in"), ("patchgan_batch_cond", 6, "bn")])
+def test_munit_patchgan_gives_the_official_discriminator_outputs(kind, in_dim, norm):
+    official, cases = golden("networks.pt")[kind], golden("cases.pt")
+    dis = PatchDis(in_dim, 8, 3, norm).eval()
+    state = {k: torch.zeros_like(v) for k, v in dis.state_dict().items()}  # Their batch-norm convs have no bias.
+    for block, (conv, bn) in enumerate(zip((0, 2, 5, 8, 11), (None, 3, 6, 9, None), strict=True)):
+        for name, value in official.items():
+            index, _, param = name.removeprefix("model.").partition(".")
+            if int(index) == conv:
+                state[f"model.{block}.conv.{param}"] = value
+            elif int(index) == bn:
+                state[f"model.{block}.norm.{param}"] = value
+    dis.load_state_dict(state)
+    x = torch.cat([cases["x"], cases["y"]], 1) if in_dim == 6 else cases["x"]
+    torch.testing.assert_close(dis(x)[0], cases[f"{kind}_out"], rtol=0, atol=1e-5)
