@@ -43,7 +43,7 @@ def setting_config(method: str, size: int, dim: int, mode: str, overrides: list[
 
     raw = {"method": method, "new_size": size, "crop_image_height": size, "crop_image_width": size,
            "lr_policy": "constant", "train_mode": mode, "gen": {"dim": dim, "mlp_dim": 4 * dim}, "dis": {"dim": dim}}
-    if method in ("cyclegan", "cyclegan_noise", "pix2pix", "bicyclegan", "gcgan"):
+    if method in ("cyclegan", "cyclegan_noise", "pix2pix", "bicyclegan", "gcgan", "cut"):
         raw["dis"]["n_layer"] = 3
     raw["gen"].update(METHOD_GEN_KEYS.get(method, {}))
     for item in overrides:
