@@ -3,6 +3,7 @@ combined batch, and only rank 0 writes."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import yaml
 
 from munit.cli import main
 from munit.data import InfiniteBatches, build_split
-from munit.methods import load_config
+from munit.methods import METHODS, load_config
 from munit.training.checkpoint import load_checkpoint
 from munit.training.distributed import step_seed
 from munit.training.loop import Trainer
@@ -24,10 +25,10 @@ TINY = tiny_raw(builtin_train_size=16, builtin_test_size=4, max_iter=1, snapshot
                 image_display_iter=1, keep_last=3)
 
 
-def torchrun(args: list[str], cwd) -> subprocess.CompletedProcess:
+def torchrun(args: list[str], cwd, module: str | None = "munit.cli") -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "munit.cli",
-           *args]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+           *(["-m", module] if module else []), *args]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -86,3 +87,16 @@ def test_resume_and_nproc_shortcut(tmp_path, monkeypatch):
                        "--set", "max_iter=3"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert [int(line.split(",")[0].split(":")[1]) for line in (run / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_every_method_trains_data_parallel_through_ddp(tmp_path):
+    """Each process steps on different images; after the step the processes hold the same weights, which
+    they only can when DDP averaged every gradient (a parameter without one in a step would hang it)."""
+    result = torchrun([str(ROOT / "tests" / "ddp_every_method.py"), str(tmp_path)], tmp_path, module=None)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for rank in (0, 1):
+        results = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert set(results) == {f"{m}/{mode}" for m in METHODS for mode in ("fast", "exact")}
+        for key, value in results.items():
+            assert value["moved"] and value["from_rank0"] == 0.0, (rank, key, value)

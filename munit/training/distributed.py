@@ -1,25 +1,25 @@
 """Data-parallel training over processes started by torchrun: one process per device, any number of
 machines (gloo on CPU, NCCL on CUDA).
 
-Each process trains on its own slice of a global batch of batch_size x world_size images; after every
-backward pass the gradients are averaged over processes (an all-reduce of flattened buckets, as DDP does;
-done explicitly because the methods call `encode`/`decode` rather than `forward`, which DDP's hooks
-need), so every process takes the same optimiser step: the step that one process would take on the whole
+Each process trains on its own slice of a global batch of batch_size x world_size images. What each
+optimiser trains is wrapped in PyTorch's DistributedDataParallel (`data_parallel`), whose forward computes
+that optimiser's loss; its reducer averages the gradients over processes in buckets while the backward
+pass runs, so every process takes the same optimiser step: the step one process would take on the whole
 global batch.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
-from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from munit.utils import pick_device
-
-BUCKET_BYTES = 25 * 2 ** 20
 
 
 @dataclass(frozen=True)
@@ -51,29 +51,31 @@ def init_world(device: str | None = None) -> tuple[World, torch.device]:
     return World(dist.get_rank(), dist.get_world_size()), chosen
 
 
-def average_gradients(params: list[torch.Tensor], world: World) -> None:
-    """Replace each gradient by its mean over all processes."""
+class Objective(nn.Module):
+    """The networks one optimiser trains, as the module DistributedDataParallel wraps: `forward(loss_fn)`
+    returns `loss_fn()`, the optimiser's loss and its logged terms. The loss also runs other networks
+    (frozen, or on detached inputs) and parts of the graph built before the call (the generator pass that
+    the discriminator step shares in fast mode); the reducer averages the gradients of these networks
+    whenever the backward after the call produces them."""
+
+    def __init__(self, nets: dict[str, nn.Module]):
+        super().__init__()
+        self.nets = nn.ModuleDict(nets)
+
+    def forward(self, loss_fn: Callable[[], tuple[torch.Tensor, dict]]) -> tuple[torch.Tensor, dict]:
+        return loss_fn()
+
+
+def data_parallel(nets: dict[str, nn.Module], world: World, device: torch.device
+                  ) -> Callable[[Callable], tuple[torch.Tensor, dict]]:
+    """Run a loss function so that the backward after it averages the gradients of `nets` over processes:
+    through DistributedDataParallel in a process group, directly otherwise. Not every parameter gets a
+    gradient in every step (a method's terms can be switched off), hence `find_unused_parameters`;
+    buffers stay each process's own, as they were before DDP."""
     if world.size == 1:
-        return
-    grads = [p.grad for p in params if p.grad is not None]
-    bucket: list[torch.Tensor] = []
-    size = 0
-    for grad in grads:
-        bucket.append(grad)
-        size += grad.numel() * grad.element_size()
-        if size >= BUCKET_BYTES:
-            _reduce(bucket, world)
-            bucket, size = [], 0
-    if bucket:
-        _reduce(bucket, world)
-
-
-def _reduce(bucket: list[torch.Tensor], world: World) -> None:
-    flat = _flatten_dense_tensors(bucket)
-    dist.all_reduce(flat)
-    flat /= world.size
-    for grad, reduced in zip(bucket, _unflatten_dense_tensors(flat, bucket), strict=True):
-        grad.copy_(reduced)
+        return lambda loss_fn: loss_fn()
+    return DistributedDataParallel(Objective(nets), device_ids=[device.index] if device.type == "cuda" else None,
+                                   broadcast_buffers=False, find_unused_parameters=True)
 
 
 def broadcast_state(module: torch.nn.Module, world: World) -> None:

@@ -25,7 +25,7 @@ from munit.training.checkpoint import (
     load_networks,
     save_checkpoint,
 )
-from munit.training.distributed import SINGLE, World, average_gradients, broadcast_state, step_seed
+from munit.training.distributed import SINGLE, World, broadcast_state, data_parallel, step_seed
 from munit.training.log import RunLog
 from munit.visual import write_index, write_sample_grid
 
@@ -76,6 +76,9 @@ class Trainer:
                 net.compile()  # In place: state-dict keys stay those of the plain module.
         self.opt_gen = self._adam(self.method.generator_names)
         self.opt_dis = self._adam(self.method.discriminator_names)
+        self.objectives = {which: data_parallel({n: self.nets[n] for n in names}, world, device)
+                           for which, names in (("gen", self.method.generator_names),
+                                                ("dis", self.method.discriminator_names))}
         self.schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, lambda it: learning_rate_factor(cfg, it))
                            for opt in (self.opt_gen, self.opt_dis)]
         self.ema = self._ema_copy() if cfg.ema_beta > 0 else None
@@ -174,10 +177,9 @@ class Trainer:
         and counted; `cfg.max_bad_steps` such updates in a row stop training."""
         optimizer.zero_grad(set_to_none=self.cfg.train_mode == "fast")  # The reference zeroes in place.
         with self._autocast():
-            loss, terms = loss_fn()
+            loss, terms = self.objectives[which](loss_fn)  # DDP in a process group: it averages the gradients.
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
         params = self._params(optimizer)
-        average_gradients(params, self.world)
         if self.scaler is not None:  # fp16: the scaler skips steps with inf/NaN gradients and lowers its scale.
             self.scaler.step(optimizer)
             return terms

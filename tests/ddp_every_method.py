@@ -1,0 +1,44 @@
+"""Run by tests/test_distributed.py under torchrun (2 processes, gloo): one training step of every
+registered method in both modes, each process on batches of its own; writes, per method and mode, how far
+this process's parameters are from rank 0's after the step (0 when DDP averaged the gradients) and
+whether the step changed them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from munit.methods import METHODS
+from munit.training.distributed import broadcast_state, init_world
+from munit.training.loop import Trainer
+
+from helpers import batch, tiny_config
+
+
+def main(out: Path) -> None:
+    world, device = init_world("cpu")
+    results = {}
+    for name in METHODS:
+        for mode in ("fast", "exact"):
+            cfg = tiny_config(method=name, train_mode=mode)
+            trainer = Trainer(cfg, device, world)
+            broadcast_state(trainer.nets, world)
+            names = [*trainer.method.generator_names, *trainer.method.discriminator_names]
+            before = [p.detach().clone() for n in names for p in trainer.nets[n].parameters()]
+            trainer.step(batch(cfg, 10 + world.rank), batch(cfg, 20 + world.rank))  # Different data per rank.
+            after = [p.detach().clone() for n in names for p in trainer.nets[n].parameters()]
+            flat = torch.cat([p.flatten() for p in after])
+            reference = flat.clone()
+            dist.broadcast(reference, 0)
+            moved = any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
+            results[f"{name}/{mode}"] = {"from_rank0": (flat - reference).abs().max().item(), "moved": moved}
+    (out / f"rank{world.rank}.json").write_text(json.dumps(results))
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
