@@ -1,6 +1,7 @@
-"""Training and translation speed, peak memory and achieved FLOP/s, fast mode against exact mode.
+"""Training and translation speed, peak memory and achieved FLOP/s: fast and exact mode against each other
+and against the reference's iteration.
 
-    python benchmarks/speed.py                      # the default grid, both modes, medians of 5 runs
+    python benchmarks/speed.py                      # the default grid, all three modes, medians of 5 runs
     python benchmarks/speed.py --methods munit unit --sizes 64 --dims 16 --batches 1 --runs 5
     python benchmarks/speed.py --dims 64 --batches 1 --set amp=bf16 --set channels_last=true --device cuda
     python benchmarks/speed.py --memory 500         # memory over a 500-iteration run instead
@@ -8,7 +9,10 @@
 
 Each (setting, mode) runs in its own process (so peak memory is that run's), on random images, after two
 warm-up iterations. Training: iterations per second of one full step (discriminator and generator
-updates) in `train_mode` fast and exact; "fast/exact" is the ratio of their medians. Translation: images
+updates) in `train_mode` fast and exact, and (MUNIT) in `reference`: NVlabs/MUNIT's iteration re-created
+from the reference's facts on the same networks (`ReferenceStep`; tests/test_speed_reference.py checks it
+updates the weights as exact mode does); "fast/exact" and "/reference" are ratios of the medians (modes
+run one after another, so list `reference` first to get both ratios in its row's setting). Translation: images
 per second of `method.translate` in eval mode under no_grad (the same code in both modes; for CoGAN, the
 latent search of up to `latent_search_steps` steps: `--methods cogan --batches 1` times one 64 px image). FLOP/s: FLOPs
 of one training step counted by torch.utils.flop_counter, divided by the median step time, next to the
@@ -32,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-MODES = ("fast", "exact")
+MODES = ("reference", "fast", "exact")
 # Generator keys of the shipped configs that change a method's cost (DiscoGAN's 4 downsamplings, CoGAN's z).
 METHOD_GEN_KEYS = {"discogan": {"n_downsample": 4}, "cogan": {"style_dim": 100}}
 
@@ -51,14 +55,97 @@ def setting_config(method: str, size: int, dim: int, mode: str, overrides: list[
     return config_from_dict(raw, warn_unused=False)
 
 
+class ReferenceStep:
+    """The NVlabs/MUNIT training iteration as its trainer computes it, re-created from the facts in
+    ../shared/reference/munit_reference.md (sections 4 and 6), on munit's networks (the same layers, checked
+    against the reference's recorded outputs): the yardstick speed ratios are taken against. dis_update
+    then gen_update, each with its own style draws, plain `torch.optim.Adam` over each trainer's parameters,
+    the generator graph the reference builds in dis_update, D not frozen in gen_update, LSGAN or NSGAN
+    summed over scales. No logging, checks or schedulers: only the arithmetic of an iteration."""
+
+    def __init__(self, cfg, nets):
+        import torch
+
+        self.cfg, self.nets = cfg, nets
+        adam = {"lr": cfg.lr, "betas": (cfg.beta1, cfg.beta2), "weight_decay": cfg.weight_decay}
+        params = [p for name in ("gen_a", "gen_b") for p in nets[name].parameters() if p.requires_grad]
+        self.gen_opt = torch.optim.Adam(params, **adam)
+        params = [p for name in ("dis_a", "dis_b") for p in nets[name].parameters() if p.requires_grad]
+        self.dis_opt = torch.optim.Adam(params, **adam)
+
+    def _gan(self, outputs, target: float):
+        import torch
+        import torch.nn.functional as F
+
+        if self.cfg.dis.gan_type == "lsgan":
+            return sum(torch.mean((out - target) ** 2) for out in outputs)
+        return sum(F.binary_cross_entropy_with_logits(out, torch.full_like(out, target)) for out in outputs)
+
+    def _draw(self, x):
+        import torch
+
+        return torch.randn(x.shape[0], self.cfg.gen.style_dim, 1, 1, device=x.device)
+
+    def dis_update(self, x_a, x_b, s_a=None, s_b=None):
+        import torch
+
+        cfg, n = self.cfg, self.nets
+        self.dis_opt.zero_grad()
+        s_a = self._draw(x_a) if s_a is None else s_a
+        s_b = self._draw(x_b) if s_b is None else s_b
+        c_a, c_b = n["gen_a"].encode(x_a)[0], n["gen_b"].encode(x_b)[0]
+        x_ba, x_ab = n["gen_a"].decode(c_b, s_a), n["gen_b"].decode(c_a, s_b)  # With a graph, as the reference.
+        loss = cfg.gan_w * (self._gan(n["dis_a"](x_ba.detach()), 0) + self._gan(n["dis_a"](x_a), 1)
+                            + self._gan(n["dis_b"](x_ab.detach()), 0) + self._gan(n["dis_b"](x_b), 1))
+        loss.backward()
+        self.dis_opt.step()
+        return torch.stack([loss.detach()])
+
+    def gen_update(self, x_a, x_b, s_a=None, s_b=None):
+        cfg, n = self.cfg, self.nets
+        self.gen_opt.zero_grad()
+        s_a = self._draw(x_a) if s_a is None else s_a
+        s_b = self._draw(x_b) if s_b is None else s_b
+        (c_a, s_a_prime), (c_b, s_b_prime) = n["gen_a"].encode(x_a), n["gen_b"].encode(x_b)
+        x_a_recon, x_b_recon = n["gen_a"].decode(c_a, s_a_prime), n["gen_b"].decode(c_b, s_b_prime)
+        x_ba, x_ab = n["gen_a"].decode(c_b, s_a), n["gen_b"].decode(c_a, s_b)
+        (c_b_recon, s_a_recon), (c_a_recon, s_b_recon) = n["gen_a"].encode(x_ba), n["gen_b"].encode(x_ab)
+
+        def l1(x, y):
+            return (x - y).abs().mean()
+
+        loss = (cfg.gan_w * (self._gan(n["dis_a"](x_ba), 1) + self._gan(n["dis_b"](x_ab), 1))
+                + cfg.recon_x_w * (l1(x_a_recon, x_a) + l1(x_b_recon, x_b))
+                + cfg.recon_s_w * (l1(s_a_recon, s_a) + l1(s_b_recon, s_b))
+                + cfg.recon_c_w * (l1(c_a_recon, c_a) + l1(c_b_recon, c_b)))
+        if cfg.recon_x_cyc_w > 0:
+            x_aba, x_bab = n["gen_a"].decode(c_a_recon, s_a_prime), n["gen_b"].decode(c_b_recon, s_b_prime)
+            loss = loss + cfg.recon_x_cyc_w * (l1(x_aba, x_a) + l1(x_bab, x_b))
+        loss.backward()
+        self.gen_opt.step()
+        return loss.detach()
+
+    def step(self, x_a, x_b):
+        self.dis_update(x_a, x_b)
+        self.gen_update(x_a, x_b)
+
+
 def _setup(setting: dict):
     import torch
 
     from munit.training.loop import Trainer
 
     dev = torch.device(setting["device"])
-    cfg = setting_config(setting["method"], setting["size"], setting["dim"], setting["mode"], setting["set"])
+    reference = setting["mode"] == "reference"
+    if reference and setting["method"] != "munit":
+        raise SystemExit(f"mode reference: the reference step is MUNIT's, not {setting['method']}'s")
+    mode = "exact" if reference else setting["mode"]
+    cfg = setting_config(setting["method"], setting["size"], setting["dim"], mode, setting["set"])
+    if reference and cfg.vgg_w > 0:
+        raise SystemExit("mode reference: the reference step is re-created without the VGG loss (vgg_w 0)")
     trainer = Trainer(cfg, dev)
+    if reference:  # The same networks, stepped the reference's way.
+        trainer.step = ReferenceStep(cfg, trainer.nets.train()).step
     gen = torch.Generator().manual_seed(0)
     x_a, x_b = (torch.rand(setting["batch"], c, setting["size"], setting["size"], generator=gen).to(dev) * 2 - 1
                 for c in (cfg.input_dim_a, cfg.input_dim_b))
@@ -200,21 +287,24 @@ def main() -> None:
     peak = matmul_peak(args.device)
     print(f"matmul peak ({args.device}, float32, 2048x2048): {peak / 1e9:.1f} GFLOP/s"
           + (f"; overrides: {' '.join(args.set)}" if args.set else ""))
-    header = f"{'method':<15}{'size':>5}{'dim':>5}{'batch':>6}{'mode':>6}{'train it/s':>12}{'fast/exact':>11}" \
-             f"{'translate img/s':>17}{'GFLOP/s':>9}{'of peak':>9}{'peak MB':>9}"
+    header = f"{'method':<15}{'size':>5}{'dim':>5}{'batch':>6}{'mode':>10}{'train it/s':>12}{'fast/exact':>11}" \
+             f"{'/reference':>11}{'translate img/s':>17}{'GFLOP/s':>9}{'of peak':>9}{'peak MB':>9}"
     print(header)
     print("-" * len(header))
     results = []
     for setting in settings:
         speeds = {}
-        for mode in args.modes:
+        modes = [m for m in args.modes if m != "reference" or setting["method"] == "munit"]  # MUNIT's step only.
+        for mode in modes:
             r = in_subprocess("--one", {**setting, "mode": mode}, "--runs", str(args.runs), "--steps", str(args.steps))
             results.append(r)
             speeds[mode] = r["it_per_s"]
             ratio = f"{speeds['fast'] / speeds['exact']:.2f}x" if mode == "exact" and "fast" in speeds else ""
-            print(f"{r['method']:<15}{r['size']:>5}{r['dim']:>5}{r['batch']:>6}{mode:>6}{r['it_per_s']:>12.2f}"
-                  f"{ratio:>11}{r['img_per_s']:>17.1f}{r['flop_per_s'] / 1e9:>9.1f}{r['flop_per_s'] / peak:>9.1%}"
-                  f"{r['peak_memory_mb']:>9.0f}", flush=True)
+            to_ref = (f"{r['it_per_s'] / speeds['reference']:.2f}x" if mode != "reference" and "reference" in speeds
+                      else "")
+            print(f"{r['method']:<15}{r['size']:>5}{r['dim']:>5}{r['batch']:>6}{mode:>10}{r['it_per_s']:>12.2f}"
+                  f"{ratio:>11}{to_ref:>11}{r['img_per_s']:>17.1f}{r['flop_per_s'] / 1e9:>9.1f}"
+                  f"{r['flop_per_s'] / peak:>9.1%}{r['peak_memory_mb']:>9.0f}", flush=True)
     if args.json:
         args.json.write_text(json.dumps({"matmul_peak_flop_per_s": peak, "results": results}, indent=1))
 
