@@ -27,6 +27,7 @@ from munit.config import ConfigError
 from munit.losses import patch_nce_loss
 from munit.methods.base import GeneratorPass, Method, Term, other_methods_keys
 from munit.nets.baselines import PatchDis, PatchSampler, ResnetGenerator
+from munit.nets.blocks import init_weights
 
 
 def nce_layers(cfg) -> tuple[int, ...]:
@@ -48,16 +49,6 @@ def nce_layers(cfg) -> tuple[int, ...]:
         raise ConfigError(f"'nce_layers' is {cfg.nce_layers!r}; this generator (gen.n_downsample "
                           f"{g.n_downsample}, gen.n_res {g.n_res}) has layers 0 to {count - 1}")
     return layers
-
-
-def xavier_init(module: nn.Module, gain: float = 0.02) -> None:
-    """The authors' init (init_type xavier, init_gain 0.02): Xavier-normal weights of every conv,
-    transposed conv and linear layer, zero biases."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.xavier_normal_(m.weight, gain=gain)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
 
 
 class CUT(Method):
@@ -100,8 +91,8 @@ class CUT(Method):
             widths = [f.shape[1] for f in gen.features(torch.zeros(1, cfg.input_dim_a, side, side), self.layers)]
         nets = nn.ModuleDict({"gen": gen, "patch_f": PatchSampler(widths, cfg.nce_dim),
                               "dis": PatchDis(cfg.input_dim_b, d.dim, d.n_layer, d.norm)})
-        for net in nets.values():
-            xavier_init(net)
+        for net in nets.values():  # The authors' init_type xavier, init_gain 0.02 (no transposed convs here).
+            init_weights(net, "xavier", gain=0.02)
         return nets
 
     def _flipped(self) -> bool:

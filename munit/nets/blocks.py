@@ -217,8 +217,9 @@ class ResBlocks(nn.Module):
         return x
 
 
-def init_weights(module: nn.Module, kind: str) -> None:
-    """The reference's `weights_init`: every Conv/Linear weight, biases zeroed; other params untouched."""
+def init_weights(module: nn.Module, kind: str, gain: float = 2 ** 0.5) -> None:
+    """The reference's `weights_init`: every Conv/Linear weight, biases zeroed; other params untouched.
+    `gain` of xavier and orthogonal: the reference's sqrt(2); CUT's code uses 0.02."""
     for m in module.modules():
         if not isinstance(m, (nn.Conv2d, nn.Linear)) or not hasattr(m, "weight") or m.weight is None:
             continue
@@ -227,9 +228,9 @@ def init_weights(module: nn.Module, kind: str) -> None:
         elif kind == "kaiming":
             nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
         elif kind == "xavier":
-            nn.init.xavier_normal_(m.weight, gain=2 ** 0.5)
+            nn.init.xavier_normal_(m.weight, gain=gain)
         elif kind == "orthogonal":
-            nn.init.orthogonal_(m.weight, gain=2 ** 0.5)
+            nn.init.orthogonal_(m.weight, gain=gain)
         elif kind != "default":
             raise ValueError(f"init must be one of gaussian, kaiming, xavier, orthogonal, default; got {kind!r}")
         if m.bias is not None:
