@@ -11,8 +11,7 @@ Each (setting, mode) runs in its own process (so peak memory is that run's), on 
 warm-up iterations. Training: iterations per second of one full step (discriminator and generator
 updates) in `train_mode` fast and exact, and (MUNIT) in `reference`: NVlabs/MUNIT's iteration re-created
 from the reference's facts on the same networks (`ReferenceStep`; tests/test_speed_reference.py checks it
-updates the weights as exact mode does); "fast/exact" and "/reference" are ratios of the medians (modes
-run one after another, so list `reference` first to get both ratios in its row's setting). Translation: images
+updates the weights as exact mode does); "fast/exact" and "/reference" are ratios of the medians. Translation: images
 per second of `method.translate` in eval mode under no_grad (the same code in both modes; for CoGAN, the
 latent search of up to `latent_search_steps` steps: `--methods cogan --batches 1` times one 64 px image). FLOP/s: FLOPs
 of one training step counted by torch.utils.flop_counter, divided by the median step time, next to the
@@ -36,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-MODES = ("reference", "fast", "exact")
+MODES = ("fast", "exact", "reference")
 # Generator keys of the shipped configs that change a method's cost (DiscoGAN's 4 downsamplings, CoGAN's z).
 METHOD_GEN_KEYS = {"discogan": {"n_downsample": 4}, "cogan": {"style_dim": 100}}
 
@@ -293,12 +292,13 @@ def main() -> None:
     print("-" * len(header))
     results = []
     for setting in settings:
-        speeds = {}
         modes = [m for m in args.modes if m != "reference" or setting["method"] == "munit"]  # MUNIT's step only.
-        for mode in modes:
-            r = in_subprocess("--one", {**setting, "mode": mode}, "--runs", str(args.runs), "--steps", str(args.steps))
-            results.append(r)
-            speeds[mode] = r["it_per_s"]
+        rows = [in_subprocess("--one", {**setting, "mode": mode}, "--runs", str(args.runs), "--steps", str(args.steps))
+                for mode in modes]
+        results += rows
+        speeds = {r["mode"]: r["it_per_s"] for r in rows}
+        for r in rows:  # Printed once the setting's modes are all measured, so each row has its ratios.
+            mode = r["mode"]
             ratio = f"{speeds['fast'] / speeds['exact']:.2f}x" if mode == "exact" and "fast" in speeds else ""
             to_ref = (f"{r['it_per_s'] / speeds['reference']:.2f}x" if mode != "reference" and "reference" in speeds
                       else "")

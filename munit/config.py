@@ -96,7 +96,7 @@ class Config:
     ema_beta: float = 0.0  # (munit) EMA decay of generator weights for sampling, e.g. 0.999; 0 is off.
     train_mode: str = "exact"  # (munit) exact: the reference's computation (the discriminator step translates
     #   anew); fast: one generator pass per iteration, the discriminators judging fakes decoded from its
-    #   encodings with draws of their own: the same update given the same draws, 1.0-1.25x faster; as good as
+    #   encodings with draws of their own: the same update given the same draws, 1.0-1.15x faster; as good as
     #   exact on horse2zebra over two seeds, not yet compared on the built-in data (issue 12): not the default.
     dis_same_draws: bool = False  # (munit) Fast mode: the discriminators judge the generator pass's own fakes
     #   (same style codes/noise) instead of fakes of their own draws. Learnt worse; kept to measure it.
