@@ -21,6 +21,7 @@ import yaml
 
 from munit.errors import UserError
 from munit.nets.blocks import ACTIVATIONS, NORMS, PAD_TYPES
+from munit.nets.diffaug import parse_policy
 from munit.utils import atomic_write_text
 
 BUILTIN_PREFIX = "builtin:"
@@ -65,7 +66,8 @@ class DisConfig:
     norm: str = "none"  # Norm of all but the first conv of each scale.
     activ: str = "lrelu"  # Activation (leaky ReLU, slope 0.2).
     n_layer: int = 4  # Strided convs per scale.
-    gan_type: str = "lsgan"  # Least-squares GAN or the original (non-saturating) GAN loss.
+    gan_type: str = "lsgan"  # Least-squares GAN, the original (non-saturating) GAN loss, or (munit) the hinge
+    #   loss of NVlabs/imaginaire's MUNIT and SPADE (D: relu(1 - real) + relu(1 + fake); G: -fake).
     num_scales: int = 3  # Scales of the multi-scale discriminator (each half the size of the one before).
     pad_type: str = "reflect"  # Padding of every conv.
 
@@ -89,6 +91,8 @@ class Config:
     beta2: float = 0.999  # Adam.
     init: str = "kaiming"  # Generator init; discriminators always use gaussian N(0, 0.02).
     lr: float = 0.0001  # Learning rate of both optimisers.
+    lr_dis: float | None = None  # (munit) Discriminators' learning rate; null: lr. A higher one is the two
+    #   time-scale update rule (Heusel et al. 2017): NVlabs/imaginaire's MUNIT trains D at 4e-4, G at 1e-4.
     lr_policy: str = "step"  # Constant; halve every step_size (the reference); linear to 0 (CycleGAN).
     step_size: int = 100000  # Iterations between lr decays (step policy).
     gamma: float = 0.5  # lr factor per decay (step policy).
@@ -111,6 +115,9 @@ class Config:
     recon_c_w: float = 1.0  # Content code reconstruction.
     recon_x_cyc_w: float = 0.0  # Explicit style-augmented cycle reconstruction.
     vgg_w: float = 0.0  # Domain-invariant perceptual loss.
+    diffaug: str = "none"  # (munit) DiffAugment (Zhao et al. 2020): none, or a comma list of color, translation,
+    #   cutout: random differentiable transforms of every image a discriminator judges (reals and fakes),
+    #   against a discriminator memorising a small training set; the paper's "color,translation,cutout".
     recon_kl_w: float = 0.01  # UNIT: KL of the latent.
     recon_kl_cyc_w: float = 0.01  # UNIT: KL of the latent of the cycle.
     unit_share_weights: bool = False  # (munit) UNIT: share the encoders' last and decoders' first block.
@@ -183,7 +190,7 @@ CHOICES = {
     "dis.activ": ACTIVATIONS,
     "dis.pad_type": PAD_TYPES,
     "dis.norm": tuple(n for n in NORMS if n != "adain"),
-    "dis.gan_type": ("lsgan", "nsgan"),
+    "dis.gan_type": ("lsgan", "nsgan", "hinge"),
     "gc_transform": ("rot", "vflip"),
     "gen.norm": ("in", "bn"),
     "input_dim_a": (1, 3, 4),
@@ -327,6 +334,10 @@ def _check(cfg: Config, source: str) -> None:
     for key in ("beta1", "beta2", "ema_beta"):
         if not _get(cfg, key) < 1:
             fail(key, _get(cfg, key), "expected a value < 1")
+    try:
+        parse_policy(cfg.diffaug)
+    except ValueError as e:
+        fail("diffaug", cfg.diffaug, str(e))
     _check_sizes(cfg, fail)
 
 

@@ -11,6 +11,7 @@ import tokenize
 
 from munit.config import CHOICES, NON_NEGATIVE, Config, DisConfig, GenConfig
 from munit.methods import METHODS
+from munit.nets.diffaug import POLICIES
 
 
 def field_comments(cls: type) -> list[tuple[str | None, str, str]]:
@@ -35,10 +36,12 @@ def field_comments(cls: type) -> list[tuple[str | None, str, str]]:
     return [tuple(r) for r in rows]
 
 
-NUMERIC_OPTIONAL = {"lr_decay_start", "new_size", "new_size_a", "new_size_b"}
+NUMERIC_OPTIONAL = {"lr_dis", "lr_decay_start", "new_size", "new_size_a", "new_size_b"}
 
 
 def _allowed(key: str, default) -> str:
+    if key == "diffaug":
+        return "none, or a comma list of " + ", ".join(POLICIES)
     if key in CHOICES or key == "method":
         return ", ".join(map(str, METHODS if key == "method" else CHOICES[key]))
     if isinstance(default, bool):

@@ -12,11 +12,14 @@ def recon_loss(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def dis_loss(outputs_fake: list[torch.Tensor], outputs_real: list[torch.Tensor], gan_type: str) -> torch.Tensor:
-    """Discriminator loss summed over scales: lsgan mean(D(fake)^2) + mean((D(real) - 1)^2); nsgan BCE."""
+    """Discriminator loss summed over scales: lsgan mean(D(fake)^2) + mean((D(real) - 1)^2); nsgan BCE;
+    hinge mean(relu(1 + D(fake))) + mean(relu(1 - D(real)))."""
     loss = outputs_fake[0].new_zeros(())
     for fake, real in zip(outputs_fake, outputs_real, strict=True):
         if gan_type == "lsgan":
             loss = loss + torch.mean(fake ** 2) + torch.mean((real - 1) ** 2)
+        elif gan_type == "hinge":
+            loss = loss + torch.mean(F.relu(1 + fake)) + torch.mean(F.relu(1 - real))
         else:
             loss = loss + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)) \
                 + F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
@@ -24,11 +27,14 @@ def dis_loss(outputs_fake: list[torch.Tensor], outputs_real: list[torch.Tensor],
 
 
 def gen_adv_loss(outputs_fake: list[torch.Tensor], gan_type: str) -> torch.Tensor:
-    """Generator's adversarial loss summed over scales: lsgan mean((D(fake) - 1)^2); nsgan BCE to 1."""
+    """Generator's adversarial loss summed over scales: lsgan mean((D(fake) - 1)^2); nsgan BCE to 1;
+    hinge -mean(D(fake))."""
     loss = outputs_fake[0].new_zeros(())
     for fake in outputs_fake:
         if gan_type == "lsgan":
             loss = loss + torch.mean((fake - 1) ** 2)
+        elif gan_type == "hinge":
+            loss = loss - torch.mean(fake)
         else:
             loss = loss + F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
     return loss

@@ -129,7 +129,7 @@ def test_config_reference_is_generated_from_the_config_and_up_to_date():
     for f in dataclasses.fields(Config):
         if f.name not in ("gen", "dis"):
             assert f"| `{f.name}` |" in text, f.name
-    assert "| `dis.gan_type` | str | `lsgan` | lsgan, nsgan |" in text
+    assert "| `dis.gan_type` | str | `lsgan` | lsgan, nsgan, hinge |" in text
 
 
 def test_yaml_nan_inf_and_alias_bombs_are_refused_quickly(tmp_path):

@@ -15,6 +15,7 @@ from munit.data.images import check_resized, to_mode, to_tensor
 from munit.errors import UsageError
 from munit.losses import dis_loss, gen_adv_loss
 from munit.nets.blocks import init_weights
+from munit.nets.diffaug import diff_augment, parse_policy
 
 DIRECTIONS = ("a2b", "b2a")
 # Keys of one method each (GcGAN, DiscoGAN, CoGAN, CUT, pix2pix; the U-Net's norm: pix2pix and BicycleGAN):
@@ -171,10 +172,10 @@ class Method:
         for name, fake in fakes.items():
             if joint and not self.dis_batch_norm and fake.shape == reals[name].shape:
                 # One call on fakes and reals together: the same per-image maths, better kernels at small batch.
-                outputs = nets[name](torch.cat([fake, reals[name]]))
+                outputs = self.judge(nets, name, torch.cat([fake, reals[name]]))
                 out_fake, out_real = zip(*(o.split(fake.shape[0]) for o in outputs), strict=True)
             else:
-                out_fake, out_real = nets[name](fake), nets[name](reals[name])
+                out_fake, out_real = self.judge(nets, name, fake), self.judge(nets, name, reals[name])
             terms[name] = self.dis_loss_scale * dis_loss(list(out_fake), list(out_real), gan_type)
         total = self.cfg.gan_w * sum(terms.values())
         return total, detached(terms, total)
@@ -184,9 +185,18 @@ class Method:
         """The pass's terms plus each discriminator's adversarial term (named in `adversarial_terms`)."""
         terms = dict(gen_pass.terms)
         for name, fake in gen_pass.fakes.items():
-            terms[self.adversarial_terms[name]] = Term(self.cfg.gan_w,
-                                                       gen_adv_loss(nets[name](fake), self.cfg.dis.gan_type))
+            terms[self.adversarial_terms[name]] = Term(self.cfg.gan_w, gen_adv_loss(self.judge(nets, name, fake),
+                                                                                    self.cfg.dis.gan_type))
         return weighted_total(terms)
+
+    def judge(self, nets: nn.ModuleDict, name: str, x: torch.Tensor) -> list[torch.Tensor]:
+        """Discriminator `name`'s outputs on x, through DiffAugment's transforms when the config asks."""
+        return nets[name](self.augment(x))
+
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        """x as a discriminator sees it: DiffAugment's transforms (`diffaug`), or untouched."""
+        policy = parse_policy(self.cfg.diffaug)
+        return diff_augment(x, policy) if policy else x
 
     def styles(self, nets: nn.ModuleDict | None, n: int, device: torch.device,
                generator: torch.Generator | None = None, references: torch.Tensor | None = None,

@@ -77,8 +77,8 @@ class DiscoGAN(Method):
         """Each discriminator's adversarial and feature-matching terms, weighted by the curriculum."""
         terms, adversarial = dict(gen_pass.terms), 1 - self.rate()
         for name, fake in gen_pass.fakes.items():
-            logits, fake_features = nets[name].features(fake)
-            _, real_features = nets[name].features(gen_pass.reals[name])
+            logits, fake_features = nets[name].features(self.augment(fake))
+            _, real_features = nets[name].features(self.augment(gen_pass.reals[name]))
             terms[self.adversarial_terms[name]] = Term(self.cfg.gan_w * GAN_SHARE * adversarial,
                                                        gen_adv_loss([logits], self.cfg.dis.gan_type))
             terms[f"fm_{name[-1]}"] = Term(FEATURE_SHARE * adversarial,

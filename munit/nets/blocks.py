@@ -115,7 +115,10 @@ class SpectralNorm(nn.Module):
             with torch.no_grad():
                 m.weight_v.copy_(_l2_normalize(w.t() @ m.weight_u))
                 m.weight_u.copy_(_l2_normalize(w @ m.weight_v))
-        sigma = m.weight_u @ (w @ m.weight_v)
+        # Clones: the next call's power iteration updates u and v in place, and this call's backward needs
+        # them as they are now (exact mode calls a discriminator on fakes and reals before one backward).
+        u, v = (m.weight_u.clone(), m.weight_v.clone()) if self.training else (m.weight_u, m.weight_v)
+        sigma = u @ (w @ v)
         weight = m.weight_bar / sigma
         if isinstance(m, nn.Linear):
             return F.linear(x, weight, m.bias)

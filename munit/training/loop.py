@@ -74,8 +74,8 @@ class Trainer:
         if cfg.compile:
             for net in self.nets.values():
                 net.compile()  # In place: state-dict keys stay those of the plain module.
-        self.opt_gen = self._adam(self.method.generator_names)
-        self.opt_dis = self._adam(self.method.discriminator_names)
+        self.opt_gen = self._adam(self.method.generator_names, cfg.lr)
+        self.opt_dis = self._adam(self.method.discriminator_names, self.dis_lr)
         self.objectives = {which: data_parallel({n: self.nets[n] for n in names}, world, device)
                            for which, names in (("gen", self.method.generator_names),
                                                 ("dis", self.method.discriminator_names))}
@@ -90,10 +90,14 @@ class Trainer:
         self.display_styles = {d: self.method.styles(None, NUM_DISPLAY_STYLES, torch.device("cpu"), gen)
                                for d in self.method.directions} if self.method.multimodal else {}
 
-    def _adam(self, names: tuple[str, ...]) -> torch.optim.Adam:
+    @property
+    def dis_lr(self) -> float:
+        return self.cfg.lr_dis if self.cfg.lr_dis is not None else self.cfg.lr
+
+    def _adam(self, names: tuple[str, ...], lr: float) -> torch.optim.Adam:
         params = [p for n in names for p in self.nets[n].parameters() if p.requires_grad]
         params = list({id(p): p for p in params}.values())  # Weights shared between networks, once.
-        return torch.optim.Adam(params, lr=self.cfg.lr, betas=(self.cfg.beta1, self.cfg.beta2),
+        return torch.optim.Adam(params, lr=lr, betas=(self.cfg.beta1, self.cfg.beta2),
                                 weight_decay=self.cfg.weight_decay, **self._adam_kernel())
 
     def _adam_kernel(self) -> dict[str, bool]:
@@ -260,10 +264,10 @@ class Trainer:
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.skipped_steps = dict(state.get("skipped_steps", self.skipped_steps))
-        for scheduler, key in zip(self.schedulers, ("gen", "dis"), strict=True):
+        for scheduler, key, lr in zip(self.schedulers, ("gen", "dis"), (self.cfg.lr, self.dis_lr), strict=True):
             if "schedulers" in state:
                 scheduler.load_state_dict(state["schedulers"][key])
-            scheduler.base_lrs = [self.cfg.lr] * len(scheduler.base_lrs)  # A changed lr applies (set_iteration).
+            scheduler.base_lrs = [lr] * len(scheduler.base_lrs)  # A changed lr applies (set_iteration).
         self.display_styles = state.get("display_styles", self.display_styles)
         self.method.load_state_dict(state.get("method_state", {}))
         self.set_iteration(int(state["iteration"]))
