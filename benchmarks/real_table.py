@@ -57,8 +57,15 @@ MODELS = {  # The MUNIT runs measured so far trained in fast mode; exact is muni
                         "the paper's losses with a 32 x 32 content code (one downsampling), fast mode"),
     "munit_paper_4500": ("horse2zebra64_paper.yaml", ["train_mode=fast", "max_iter=4500", "step_size=1500"],
                          "the paper's losses, 4,500 iterations (lr halved every 1,500), fast mode"),
+    "munit_paper_diffaug": ("horse2zebra64_paper.yaml", ["train_mode=fast", "diffaug=color,translation,cutout"],
+                            "the paper's losses with DiffAugment (color, translation, cutout), fast mode"),
+    "munit_hinge_sn_ttur": ("horse2zebra64.yaml", ["train_mode=fast", "dis.gan_type=hinge", "dis.norm=sn",
+                                                    "lr=0.0002", "lr_dis=0.0008"],
+                            "the candidate recipe with NVlabs/imaginaire's discriminator training: hinge loss, "
+                            "spectral norm, D's lr 4x G's (G 2e-4, D 8e-4), fast mode"),
     "cyclegan": ("horse2zebra64_cyclegan.yaml", ["train_mode=fast"], "CycleGAN, fast mode"),
-    "unit": ("horse2zebra64_unit.yaml", [], "UNIT"),
+    "cut": ("horse2zebra64_cut.yaml", ["train_mode=fast"], "CUT, fast mode"),
+    "unit": ("horse2zebra64_unit.yaml", ["train_mode=fast"], "UNIT, fast mode"),
 }
 NUM_STYLES = 5
 NUM_REFS = 5

@@ -136,9 +136,12 @@ class Config:
     nce_layers: str = "auto"  # (munit) CUT: generator layers whose patches are contrasted, official numbering
     #   ("0,4,8,12,16"); auto: the padded input, each downsampling conv, the first and the middle residual
     #   block, which is 0,4,8,12,16 for the official 9-block generator.
-    nce_patches: int = 256  # (munit) CUT: patches drawn per layer and image.
-    nce_dim: int = 256  # (munit) CUT: channels of the patch projection heads.
-    nce_t: float = 0.07  # (munit) CUT: temperature of the PatchNCE logits.
+    nce_patches: int = 256  # (munit) CUT, MUNIT's patch_nce_w: patches drawn per layer and image.
+    nce_dim: int = 256  # (munit) CUT, MUNIT's patch_nce_w: channels of the patch projection heads.
+    nce_t: float = 0.07  # (munit) CUT, MUNIT's patch_nce_w: temperature of the PatchNCE logits.
+    patch_nce_w: float = 0.0  # (munit) MUNIT: CUT's PatchNCE between each translation and its source image,
+    #   features from the source domain's content encoder (input, downsampling convs, first and middle
+    #   residual block) with heads trained like the generators; content kept by contrast. 0 is off.
     flip_equivariance: bool = False  # (munit) CUT: flip inputs half the time, compare patches flipped back (FastCUT).
     vgg_model_path: str | None = None  # VGG16 weights file or folder; see munit.nets.vgg.
     # Networks.
@@ -200,7 +203,7 @@ MAX_SIZES = {"gen.dim": 512, "dis.dim": 512, "gen.mlp_dim": 8192, "gen.style_dim
              "gen.n_downsample": 8, "dis.n_layer": 10, "dis.num_scales": 8}
 NON_NEGATIVE = {"keep_last", "num_workers", "weight_decay", "ema_beta", "gan_w", "recon_x_w", "recon_s_w",
                 "recon_c_w", "recon_x_cyc_w", "vgg_w", "recon_kl_w", "recon_kl_cyc_w", "seed", "identity_w",
-                "pool_size", "ms_w", "gc_w", "gan_curriculum", "latent_search_tol", "nce_w"}
+                "pool_size", "ms_w", "gc_w", "gan_curriculum", "latent_search_tol", "nce_w", "patch_nce_w"}
 
 
 def read_config(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:

@@ -27,6 +27,10 @@ class AutoEncoderMethod(Method):
         return max(16, 2 ** cfg.dis.n_layer * 2 ** (cfg.dis.num_scales - 1))
 
     def build_networks(self) -> nn.ModuleDict:
+        return self.init_networks(self.networks())
+
+    def networks(self) -> nn.ModuleDict:
+        """The networks, not yet initialised."""
         cfg = self.cfg
         dis_kwargs = {k: v for k, v in dataclasses.asdict(cfg.dis).items() if k != "gan_type"}
         gen_kwargs = {k: v for k, v in dataclasses.asdict(cfg.gen).items() if k != "norm"}  # The U-Net's.
@@ -37,7 +41,7 @@ class AutoEncoderMethod(Method):
             "dis_b": MsImageDis(cfg.input_dim_b, **dis_kwargs),
         })
         self.share_weights(nets)
-        return self.init_networks(nets)
+        return nets
 
     def share_weights(self, nets: nn.ModuleDict) -> None:
         """Tie layers of the two generators, where the method's paper does."""

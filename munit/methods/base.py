@@ -22,7 +22,7 @@ DIRECTIONS = ("a2b", "b2a")
 # every other method lists them among its unused keys.
 SINGLE_METHOD_KEYS = ("gc_w", "gc_transform", "gan_curriculum", "latent_search_steps", "latent_search_tol",
                       "test_noise", "nce_w", "nce_idt", "nce_layers", "nce_patches", "nce_dim", "nce_t",
-                      "flip_equivariance", "gen.norm")
+                      "flip_equivariance", "gen.norm", "patch_nce_w")
 
 
 def other_methods_keys(*own: str) -> tuple[str, ...]:

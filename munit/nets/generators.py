@@ -44,6 +44,24 @@ class ContentEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The maps PatchNCE contrasts, as CUT picks them from its generator's encoder: the input, each
+        downsampling conv's output, and the outputs of the first and the middle residual block."""
+        *convs, res = self.model
+        feats = [x]
+        for i, conv in enumerate(convs):
+            x = conv(x)
+            if i:
+                feats.append(x)
+        picked = {0, len(res.model) // 2}
+        for i, block in enumerate(res.model):
+            if i > max(picked):
+                break
+            x = block(x)
+            if i in picked:
+                feats.append(x)
+        return feats
+
 
 class Decoder(nn.Module):
     """Content code -> image in [-1, 1]: residual blocks (AdaIN or IN), then nearest upsampling + 5x5
