@@ -59,6 +59,9 @@ MODELS = {  # The MUNIT runs measured so far trained in fast mode; exact is muni
                          "the paper's losses, 4,500 iterations (lr halved every 1,500), fast mode"),
     "munit_paper_diffaug": ("horse2zebra64_paper.yaml", ["train_mode=fast", "diffaug=color,translation,cutout"],
                             "the paper's losses with DiffAugment (color, translation, cutout), fast mode"),
+    "munit_paper_nce": ("horse2zebra64_paper.yaml", ["train_mode=fast", "patch_nce_w=1"],
+                        "the paper's losses plus CUT's PatchNCE between each translation and its input (weight 1), "
+                        "fast mode"),
     "munit_hinge_sn_ttur": ("horse2zebra64.yaml", ["train_mode=fast", "dis.gan_type=hinge", "dis.norm=sn",
                                                     "lr=0.0002", "lr_dis=0.0008"],
                             "the candidate recipe with NVlabs/imaginaire's discriminator training: hinge loss, "
