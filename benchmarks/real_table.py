@@ -44,28 +44,26 @@ sys.path.insert(0, str(ROOT))
 # name -> (config file, overrides, what it is). Every run: the model's config with seed and data_root set.
 MODELS = {  # The MUNIT runs measured so far trained in fast mode; exact is munit's default.
     "munit": ("horse2zebra64.yaml", ["train_mode=fast"], "MUNIT, the candidate recipe: the paper's losses plus "
-              "the explicit cycle loss, fast mode"),
+              "CUT's PatchNCE between each translation and its input (weight 1), fast mode"),
     "munit_exact": ("horse2zebra64.yaml", ["train_mode=exact"], "the same, exact mode"),
+    "munit_gan2": ("horse2zebra64.yaml", ["train_mode=fast", "gan_w=2"],
+                   "the recipe with twice the adversarial weight, fast mode"),
     "munit_paper": ("horse2zebra64_paper.yaml", ["train_mode=fast"],
                     "MUNIT, the paper's losses and schedule at this size, fast mode"),
     "munit_paper_exact": ("horse2zebra64_paper.yaml", ["train_mode=exact"], "the same, exact mode"),
     "munit_paper_shared": ("horse2zebra64_paper.yaml", ["train_mode=fast", "dis_same_draws=true"],
                            "the same, D judging the generator pass's own fakes (fast mode before its fix)"),
-    "munit_gan4": ("horse2zebra64.yaml", ["train_mode=fast", "gan_w=4"],
-                   "the recipe with 4x the adversarial weight, fast mode"),
+    "munit_paper_cyc": ("horse2zebra64_paper.yaml", ["train_mode=fast", "recon_x_cyc_w=10", "ema_beta=0.999"],
+                        "the paper's losses plus the explicit cycle loss (weight 10), fast mode"),
     "munit_paper_ds1": ("horse2zebra64_paper.yaml", ["train_mode=fast", "gen.n_downsample=1"],
                         "the paper's losses with a 32 x 32 content code (one downsampling), fast mode"),
-    "munit_paper_4500": ("horse2zebra64_paper.yaml", ["train_mode=fast", "max_iter=4500", "step_size=1500"],
-                         "the paper's losses, 4,500 iterations (lr halved every 1,500), fast mode"),
     "munit_paper_diffaug": ("horse2zebra64_paper.yaml", ["train_mode=fast", "diffaug=color,translation,cutout"],
                             "the paper's losses with DiffAugment (color, translation, cutout), fast mode"),
-    "munit_paper_nce": ("horse2zebra64_paper.yaml", ["train_mode=fast", "patch_nce_w=1"],
-                        "the paper's losses plus CUT's PatchNCE between each translation and its input (weight 1), "
-                        "fast mode"),
-    "munit_hinge_sn_ttur": ("horse2zebra64.yaml", ["train_mode=fast", "dis.gan_type=hinge", "dis.norm=sn",
-                                                    "lr=0.0002", "lr_dis=0.0008"],
-                            "the candidate recipe with NVlabs/imaginaire's discriminator training: hinge loss, "
-                            "spectral norm, D's lr 4x G's (G 2e-4, D 8e-4), fast mode"),
+    "munit_paper_cyc_hinge_sn_ttur": ("horse2zebra64_paper.yaml",
+                                      ["train_mode=fast", "recon_x_cyc_w=10", "dis.gan_type=hinge", "dis.norm=sn",
+                                       "lr=0.0002", "lr_dis=0.0008"],
+                                      "the cycle-loss variant with NVlabs/imaginaire's discriminator training: "
+                                      "hinge loss, spectral norm, D's lr 4x G's (G 2e-4, D 8e-4), fast mode"),
     "cyclegan": ("horse2zebra64_cyclegan.yaml", ["train_mode=fast"], "CycleGAN, fast mode"),
     "cut": ("horse2zebra64_cut.yaml", ["train_mode=fast"], "CUT, fast mode"),
     "unit": ("horse2zebra64_unit.yaml", ["train_mode=fast"], "UNIT, fast mode"),
