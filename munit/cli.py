@@ -173,7 +173,7 @@ _positive = _int_in(1, 2 ** 53, "a positive integer")
 
 
 def _train(args: argparse.Namespace) -> None:
-    from munit.training.distributed import init_world
+    from munit.training.distributed import close_world, init_world
     from munit.training.loop import train
 
     cfg = load_config(args.config, args.set)
@@ -192,6 +192,7 @@ def _train(args: argparse.Namespace) -> None:
         start_from = reference_state(args.from_reference, cfg)
     run = train(cfg, output, device, resume=args.resume, progress=not args.no_progress, start_from=start_from,
                 world=world)
+    close_world(world)
     if world.is_main:
         print(f"done: {run} (grids in {run / 'images' / 'index.html'}, checkpoints in {run / 'checkpoints'})")
 

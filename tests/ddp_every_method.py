@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 
 from munit.methods import METHODS
-from munit.training.distributed import broadcast_state, init_world
+from munit.training.distributed import broadcast_state, close_world, init_world
 from munit.training.loop import Trainer
 
 from helpers import batch, tiny_config
@@ -36,8 +36,9 @@ def main(out: Path) -> None:
             dist.broadcast(reference, 0)
             moved = any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
             results[f"{name}/{mode}"] = {"from_rank0": (flat - reference).abs().max().item(), "moved": moved}
+            del trainer  # Its DDP wrappers hold the group's threads; see close_world.
     (out / f"rank{world.rank}.json").write_text(json.dumps(results))
-    dist.destroy_process_group()
+    close_world(world)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ global batch.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,6 +65,16 @@ class Objective(nn.Module):
 
     def forward(self, loss_fn: Callable[[], tuple[torch.Tensor, dict]]) -> tuple[torch.Tensor, dict]:
         return loss_fn()
+
+
+def close_world(world: World) -> None:
+    """Leave the process group once every process is done. The DDP wrappers hold the group's communication
+    threads: freed at interpreter exit instead, in no set order, they can abort the process (a CI run died
+    with "terminate called without an active exception" after its work was done)."""
+    if world.size > 1 and dist.is_initialized():
+        gc.collect()  # Free wrappers that only reference cycles still hold.
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def data_parallel(nets: dict[str, nn.Module], world: World, device: torch.device
