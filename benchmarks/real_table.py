@@ -48,6 +48,8 @@ MODELS = {  # The MUNIT runs measured so far trained in fast mode; exact is muni
     "munit_exact": ("horse2zebra64.yaml", ["train_mode=exact"], "the same, exact mode"),
     "munit_gan2": ("horse2zebra64.yaml", ["train_mode=fast", "gan_w=2"],
                    "the recipe with twice the adversarial weight, fast mode"),
+    "munit_gan3": ("horse2zebra64.yaml", ["train_mode=fast", "gan_w=3"],
+                   "the recipe with three times the adversarial weight, fast mode"),
     "munit_paper": ("horse2zebra64_paper.yaml", ["train_mode=fast"],
                     "MUNIT, the paper's losses and schedule at this size, fast mode"),
     "munit_paper_exact": ("horse2zebra64_paper.yaml", ["train_mode=exact"], "the same, exact mode"),

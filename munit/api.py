@@ -138,7 +138,7 @@ class Translator:
 
     # Conversion between the accepted image kinds and (N, C, H, W) tensors.
     def _to_batch(self, images: ImageLike, domain: str) -> tuple[torch.Tensor, str]:
-        channels = self.cfg.input_dim(domain)
+        channels = self.cfg.channels(domain)
         if isinstance(images, torch.Tensor):
             x = images if images.dim() == 4 else images.unsqueeze(0)
             if x.dim() != 4 or x.shape[1] != channels or x.numel() == 0:

@@ -25,6 +25,7 @@ from munit.nets.diffaug import parse_policy
 from munit.utils import atomic_write_text
 
 BUILTIN_PREFIX = "builtin:"
+MAX_CLASSES = 256  # Of label maps (munit.data.labels packs class ids into 8 bits).
 MAX_INT = 2 ** 53  # Largest integer a key may hold (seeds included): beyond it values lose meaning or overflow.
 
 
@@ -150,6 +151,10 @@ class Config:
     # Data.
     input_dim_a: int = 3  # Channels of domain A images: 1 (gray), 3 (RGB) or 4 (RGBA).
     input_dim_b: int = 3  # Channels of domain B images.
+    label_nc: int = 0  # (munit) Domain A holds semantic label maps with this many classes (at most 256): index,
+    #   gray or palette PNGs of class ids, one-hot encoded (label-to-photo methods); 0: images.
+    use_instance: bool = False  # (munit) With label maps: instance maps (<split>A_inst/, one per label map in
+    #   sorted order) give one more input channel, their object boundaries (pix2pixHD).
     num_workers: int = 2  # DataLoader worker processes (persistent; pinned memory on CUDA).
     new_size: int | None = 256  # Shorter side after resizing.
     new_size_a: int | None = None  # Per-domain override of new_size.
@@ -177,7 +182,15 @@ class Config:
         return size if size is not None else min(self.crop_image_height, self.crop_image_width)
 
     def input_dim(self, domain: str) -> int:
+        """Channels of the domain's image files."""
         return self.input_dim_a if domain == "a" else self.input_dim_b
+
+    def channels(self, domain: str) -> int:
+        """Channels of the domain's images as the networks take them: a label map's classes (and instance
+        boundaries), else the image's channels."""
+        if domain == "a" and self.label_nc:
+            return self.label_nc + self.use_instance
+        return self.input_dim(domain)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -202,7 +215,7 @@ CHOICES = {
 MAX_SIZES = {"gen.dim": 512, "dis.dim": 512, "gen.mlp_dim": 8192, "gen.style_dim": 1024, "gen.n_res": 64,
              "gen.n_downsample": 8, "dis.n_layer": 10, "dis.num_scales": 8}
 NON_NEGATIVE = {"keep_last", "num_workers", "weight_decay", "ema_beta", "gan_w", "recon_x_w", "recon_s_w",
-                "recon_c_w", "recon_x_cyc_w", "vgg_w", "recon_kl_w", "recon_kl_cyc_w", "seed", "identity_w",
+                "recon_c_w", "recon_x_cyc_w", "vgg_w", "label_nc", "recon_kl_w", "recon_kl_cyc_w", "seed", "identity_w",
                 "pool_size", "ms_w", "gc_w", "gan_curriculum", "latent_search_tol", "nce_w", "patch_nce_w"}
 
 
@@ -337,6 +350,10 @@ def _check(cfg: Config, source: str) -> None:
     for key in ("beta1", "beta2", "ema_beta"):
         if not _get(cfg, key) < 1:
             fail(key, _get(cfg, key), "expected a value < 1")
+    if cfg.label_nc > MAX_CLASSES:
+        fail("label_nc", cfg.label_nc, f"expected at most {MAX_CLASSES} classes")
+    if cfg.use_instance and not cfg.label_nc:
+        fail("use_instance", cfg.use_instance, "instance maps come with label maps; set label_nc too")
     try:
         parse_policy(cfg.diffaug)
     except ValueError as e:

@@ -38,11 +38,11 @@ def example_inputs(model: Model, names: tuple[str, ...], batch: int = 2, side: i
     out = {}
     for name in names:
         if name.startswith("image_"):
-            out[name] = torch.rand(batch, cfg.input_dim(name[-1]), side, side, generator=gen) * 2 - 1
+            out[name] = torch.rand(batch, cfg.channels(name[-1]), side, side, generator=gen) * 2 - 1
         elif name == "style":
             out[name] = torch.randn(batch, cfg.gen.style_dim, generator=gen)
         elif name == "content":
-            image = torch.zeros(1, cfg.input_dim_a, side, side, device=model.device)
+            image = torch.zeros(1, cfg.channels("a"), side, side, device=model.device)
             content = model.method.encode_content(model.nets, image, "a")
             out[name] = torch.randn(batch, *content.shape[1:], generator=gen)
     return {k: v.to(model.device) for k, v in out.items()}

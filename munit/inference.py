@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from munit.config import Config
 from munit.data.images import IMAGE_EXTENSIONS, DataError, find_images, open_image
+from munit.data.labels import open_label
 from munit.errors import UsageError
 from munit.methods import Direction, Method, build_method, config_from_dict
 from munit.training.checkpoint import load_checkpoint, load_networks, resolve_checkpoint
@@ -60,7 +61,14 @@ def load_model(path: str | Path, device: torch.device | str = "cpu", use_ema: bo
 
 def prepare(path: Path, model: Model, domain: str) -> torch.Tensor:
     """Open an image for the networks: the domain's channels, resized as the method needs (see
-    `Method.inference_size`). Returns (1, C, H, W) in [-1, 1]."""
+    `Method.inference_size`). Returns (1, C, H, W) in [-1, 1]. A label map's instance map, with
+    use_instance, is the file of the same name in the `<folder>_inst` folder beside it, where there is one;
+    else the class boundaries stand in for the instance boundaries."""
+    if model.method.labels(domain):
+        instance = path.parent.with_name(path.parent.name + "_inst") / path.name
+        use = model.cfg.use_instance and instance.is_file()
+        packed = open_label(path, model.cfg.label_nc, instance if use else None)
+        return model.method.prepare_label(packed)[None]
     img = open_image(path, model.cfg.input_dim(domain))
     try:
         return model.method.prepare_image(img, domain)[None]

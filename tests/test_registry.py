@@ -17,6 +17,9 @@ from torch import nn
 
 from munit.api import Translator
 from munit.cli import main
+from munit.config import ConfigError
+from munit.data import build_split, training_batches
+from munit.data.builtin import LABEL_CLASSES
 from munit.inference import load_model
 from munit.losses import recon_loss
 from munit.methods import METHODS, load_config
@@ -68,6 +71,25 @@ def check_both_modes_update_every_network(t: Trained, tmp: Path) -> None:
             assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith(name + ".")), (mode, name)
         assert set(trainer.method.adversarial_terms) == set(trainer.method.discriminator_names)
         assert {f"gen/{a}" for a in trainer.method.adversarial_terms.values()} <= terms.keys()
+
+
+def check_label_maps(t: Trained, tmp: Path) -> None:
+    """A method that takes label maps trains on the built-in ones in both modes; another refuses them."""
+    if not METHODS[t.name].takes_labels:
+        with pytest.raises(ConfigError, match="translates images, not label maps"):
+            tiny_config(method=t.name, label_nc=LABEL_CLASSES)
+        return
+    for mode in ("fast", "exact"):
+        cfg = tiny_config(method=t.name, train_mode=mode, label_nc=LABEL_CLASSES, use_instance=True)
+        trainer = Trainer(cfg, CPU)
+        x_a, x_b = next(training_batches(cfg, build_split(cfg, "train", paired=True), 0, CPU, paired=True))
+        assert x_a.shape[1] == LABEL_CLASSES + 1
+        before = params(trainer)
+        terms = trainer.step(x_a, x_b)
+        after = params(trainer)
+        assert all(torch.isfinite(v) for v in terms.values()), (mode, terms)
+        assert all(not torch.equal(before[k], after[k]) for k in before if k.endswith("weight")
+                   and k.split(".")[0] in ("gen", "dis") and "norm" not in k)
 
 
 def check_reconstruction_falls(t: Trained, tmp: Path) -> None:
@@ -178,9 +200,10 @@ def check_translate_explains_what_the_method_cannot_do(t: Trained, tmp: Path, ca
         assert "translates a2b only" in capsys.readouterr().err
 
 
-CHECKS = [check_both_modes_update_every_network, check_reconstruction_falls, check_resume_equals_an_uninterrupted_run,
-          check_same_seed_same_run, check_pretrained_round_trip, check_torchscript_export_matches,
-          check_translate_with_cli_and_api, check_translate_explains_what_the_method_cannot_do]
+CHECKS = [check_both_modes_update_every_network, check_label_maps, check_reconstruction_falls,
+          check_resume_equals_an_uninterrupted_run, check_same_seed_same_run, check_pretrained_round_trip,
+          check_torchscript_export_matches, check_translate_with_cli_and_api,
+          check_translate_explains_what_the_method_cannot_do]
 
 
 def run_check(check, trained: Trained, tmp: Path, capsys) -> None:

@@ -8,38 +8,62 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from munit.config import BUILTIN_PREFIX, Config
-from munit.data.builtin import BUILTIN_DATASETS
+from munit.data.builtin import BUILTIN_DATASETS, BUILTIN_LABELS
 from munit.data.images import DataError, FileDataset, HalfDataset, ImageDataset, PairedDataset, find_images, read_list
+from munit.data.labels import LabelFiles
 
 
 def build_dataset(cfg: Config, domain: str, split: str, paired: bool = False) -> ImageDataset:
     """The images of `domain` ('a' or 'b') and `split` ('train' or 'test') as the config describes them.
 
     With `paired`, the built-in data renders the same content in both domains, and a folder that holds
-    `<split>/` of side-by-side A|B images (the pix2pix layout) is read as such."""
+    `<split>/` of side-by-side A|B images (the pix2pix layout) is read as such. With `label_nc`, domain A
+    holds label maps (see munit.data.labels)."""
     kwargs = dict(size=cfg.size_of(domain), crop=(cfg.crop_image_height, cfg.crop_image_width),
                   channels=cfg.input_dim(domain), train=split == "train", flip=cfg.flip,
                   skip_bad_images=cfg.skip_bad_images)
+    labels = domain == "a" and cfg.label_nc > 0
     root = cfg.data_root
     if root is not None and root.startswith(BUILTIN_PREFIX):
         count = cfg.builtin_train_size if split == "train" else cfg.builtin_test_size
-        return BUILTIN_DATASETS[root[len(BUILTIN_PREFIX):]](domain, split, count, seed=cfg.seed, paired=paired,
-                                                            **kwargs)
-    if root is not None and paired and (Path(root) / split).is_dir():
+        name = root[len(BUILTIN_PREFIX):]
+        if labels:
+            return BUILTIN_LABELS[name](split, count, cfg.label_nc, cfg.use_instance, seed=cfg.seed,
+                                        paired=paired, **kwargs)
+        return BUILTIN_DATASETS[name](domain, split, count, seed=cfg.seed, paired=paired, **kwargs)
+    if root is not None and paired and not labels and (Path(root) / split).is_dir():
         return HalfDataset(find_images(Path(root) / split), half=domain, **kwargs)
     if root is not None:
-        return FileDataset(find_images(Path(root) / f"{split}{domain.upper()}"), **kwargs)
-    folder = getattr(cfg, f"data_folder_{split}_{domain}")
-    list_file = getattr(cfg, f"data_list_{split}_{domain}")
-    if folder is None or list_file is None:
-        raise DataError(f"no data for domain {domain} ({split}): set data_root (a folder with trainA, trainB, "
-                        f"testA, testB, or builtin:shapes) or data_folder_{split}_{domain} and "
-                        f"data_list_{split}_{domain}")
-    return FileDataset(read_list(folder, list_file), **kwargs)
+        paths = find_images(Path(root) / f"{split}{domain.upper()}")
+    else:
+        folder = getattr(cfg, f"data_folder_{split}_{domain}")
+        list_file = getattr(cfg, f"data_list_{split}_{domain}")
+        if folder is None or list_file is None:
+            raise DataError(f"no data for domain {domain} ({split}): set data_root (a folder with trainA, trainB, "
+                            f"testA, testB, or builtin:shapes) or data_folder_{split}_{domain} and "
+                            f"data_list_{split}_{domain}")
+        paths = read_list(folder, list_file)
+    if labels:
+        return LabelFiles(paths, cfg.label_nc, instance_maps(cfg, split, paths) if cfg.use_instance else None,
+                          **kwargs)
+    return FileDataset(paths, **kwargs)
+
+
+def instance_maps(cfg: Config, split: str, labels: list[Path]) -> list[Path]:
+    """The instance maps of label maps: `<split>A_inst/` beside `<split>A/`, matched in sorted order as
+    pix2pixHD does (Cityscapes names them differently from their label maps)."""
+    if cfg.data_root is None:
+        raise DataError("use_instance needs data_root with <split>A_inst/ folders (the list layout has none)")
+    paths = find_images(Path(cfg.data_root) / f"{split}A_inst")
+    if len(paths) != len(labels):
+        raise DataError(f"{Path(cfg.data_root) / f'{split}A_inst'}: {len(paths)} instance maps for "
+                        f"{len(labels)} label maps in {split}A; expected one per label map")
+    return paths
 
 
 def build_split(cfg: Config, split: str, paired: bool = False) -> dict[str, ImageDataset]:
-    """Both domains of a split; paired data is checked to be aligned (same count, same file names)."""
+    """Both domains of a split; paired data is checked to be aligned (same count, same file names up to
+    the extension: a label map x.png pairs with the photo x.jpg)."""
     data = {d: build_dataset(cfg, d, split, paired) for d in "ab"}
     if paired:
         a, b = data["a"], data["b"]
@@ -47,7 +71,7 @@ def build_split(cfg: Config, split: str, paired: bool = False) -> dict[str, Imag
             raise DataError(f"paired {split} data needs as many A images as B images, found {len(a)} and {len(b)}")
         if isinstance(a, FileDataset) and not isinstance(a, HalfDataset):
             for pa, pb in zip(a.paths, b.paths, strict=True):
-                if pa.name != pb.name:
+                if pa.stem != pb.stem:
                     raise DataError(f"paired {split} data: {pa} has no partner of the same name in B "
                                     f"(next B file is {pb})")
     return data

@@ -3,7 +3,8 @@
 Domain A: black line drawings of a shape on white (like edges). Domain B: the same kinds of shapes
 filled with a shaded colour on a dark background; the fill hue comes from one of five modes, so the
 style distribution is multimodal. Content factors (shape, position, size, rotation) are drawn the same
-way in both domains; every image is a pure function of (seed, split, domain, index).
+way in both domains; every image is a pure function of (seed, split, domain, index). As label maps, domain
+A holds each pixel's class instead: 0 background, 1 + the shape's index inside the shape (LABEL_CLASSES).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import numpy as np
 from PIL import Image
 
 from munit.data.images import ImageDataset, to_mode
+from munit.data.labels import LabelMaps, pack
 
 SHAPES = ("circle", "triangle", "square", "cross")
+LABEL_CLASSES = 1 + len(SHAPES)  # Background and each shape kind.
 HUE_MODES = (0.0, 0.15, 0.33, 0.6, 0.8)  # Red, yellow, green, blue, purple.
 SPLITS = {"train": 0, "test": 1}
 
@@ -121,4 +124,20 @@ class ShapesDataset(ImageDataset):
         return f"shapes_{self.split}{self.domain.upper()}_{index:05d}"
 
 
+class ShapeLabels(LabelMaps, ShapesDataset):
+    """The label maps of domain A's images: class 1 + shape index inside the shape, 0 outside; with
+    `instance`, the shape is instance 1 (its outline is the boundary channel)."""
+
+    def __init__(self, split: str, count: int, label_nc: int, instance: bool = False, **kwargs):
+        super().__init__("a", split, count, **kwargs)
+        self.label_nc, self.instance = label_nc, instance
+
+    def open(self, index: int) -> Image.Image:
+        f = self.factors(index)
+        inside = signed_distance(f, self.size) < 0
+        classes = np.where(inside, 1 + f.shape, 0)
+        return pack(classes, inside.astype(np.int64) if self.instance else None)
+
+
 BUILTIN_DATASETS = {"shapes": ShapesDataset}
+BUILTIN_LABELS = {"shapes": ShapeLabels}  # Their domain A as label maps.

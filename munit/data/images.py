@@ -98,26 +98,33 @@ def check_resized(width: int, height: int, new: tuple[int, int]) -> None:
                         f"{MAX_RESIZED_PIXELS:,} munit works on at once (an extreme aspect ratio?)")
 
 
-def resize_shorter(img: Image.Image, size: int) -> Image.Image:
+def resize_shorter(img: Image.Image, size: int, resample: int = Image.BILINEAR) -> Image.Image:
     w, h = img.size
     if min(w, h) == size:
         return img
-    return img.resize(shorter_side_to(w, h, size), Image.BILINEAR)  # Size checked when opened (__getitem__).
+    return img.resize(shorter_side_to(w, h, size), resample)  # Size checked when opened (__getitem__).
 
 
-def transform(img: Image.Image, size: int, crop: tuple[int, int], train: bool, flip: bool,
-              rng: random.Random | None) -> torch.Tensor:
-    """Training: flip, resize the shorter side, random crop. Test: resize, centre crop."""
+def augment(img: Image.Image, size: int, crop: tuple[int, int], train: bool, flip: bool,
+            rng: random.Random | None, resample: int = Image.BILINEAR) -> Image.Image:
+    """Training: flip, resize the shorter side, random crop. Test: resize, centre crop. The same `rng`
+    state gives the same flip and crop to images of the same size (the two halves of a pair)."""
     if train and flip and rng.random() < 0.5:
         img = img.transpose(Image.FLIP_LEFT_RIGHT)
-    img = resize_shorter(img, size)
+    img = resize_shorter(img, size, resample)
     w, h = img.size
     ch, cw = crop
     if train:
         top, left = rng.randint(0, h - ch), rng.randint(0, w - cw)
     else:
         top, left = (h - ch) // 2, (w - cw) // 2
-    return to_tensor(img.crop((left, top, left + cw, top + ch)))
+    return img.crop((left, top, left + cw, top + ch))
+
+
+def transform(img: Image.Image, size: int, crop: tuple[int, int], train: bool, flip: bool,
+              rng: random.Random | None) -> torch.Tensor:
+    """An image augmented (see `augment`) as a (C, H, W) tensor in [-1, 1]."""
+    return to_tensor(augment(img, size, crop, train, flip, rng))
 
 
 class ImageDataset(Dataset):
@@ -150,7 +157,14 @@ class ImageDataset(Dataset):
 
     def __getitem__(self, item: int | tuple[int, int]) -> torch.Tensor:
         index, seed = item if isinstance(item, tuple) else (item, index_seed(item))
-        rng = random.Random(seed)
+        return self.encode(self.open_readable(index), random.Random(seed))
+
+    def encode(self, img: Image.Image, rng: random.Random) -> torch.Tensor:
+        """An opened image augmented with `rng`, as the networks take it."""
+        return transform(img, self.size, self.crop, self.train, self.flip, rng)
+
+    def open_readable(self, index: int) -> Image.Image:
+        """Image `index`, or with skip_bad_images the next readable one (each unreadable file warned once)."""
         for attempt in range(len(self)):
             try:
                 img = self.open((index + attempt) % len(self))
@@ -169,7 +183,7 @@ class ImageDataset(Dataset):
                     warnings.warn(f"skipping unreadable image: {e}", stacklevel=2)
         else:
             raise DataError("every image of this domain is unreadable")
-        return transform(img, self.size, self.crop, self.train, self.flip, rng)
+        return img
 
 
 def index_seed(index: int) -> int:
@@ -201,7 +215,8 @@ class HalfDataset(FileDataset):
     def open(self, index: int) -> Image.Image:
         img = super().open(index)
         w, h = img.size
-        return img.crop((0, 0, w // 2, h) if self.half == "a" else (w // 2, 0, w, h))
+        half = w // 2  # Both halves this wide (an odd width's last column is dropped), so that they align.
+        return img.crop((0, 0, half, h) if self.half == "a" else (half, 0, 2 * half, h))
 
 
 class PairedDataset(Dataset):
@@ -217,4 +232,9 @@ class PairedDataset(Dataset):
         return len(self.a)
 
     def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.a[item], self.b[item]
+        index, seed = item if isinstance(item, tuple) else (item, index_seed(item))
+        a, b = self.a.open_readable(index), self.b.open_readable(index)
+        if a.size != b.size:  # Resized and cropped alike, they would no longer cover the same scene.
+            raise DataError(f"{self.a.source(index)} is {a.width}x{a.height} px but its partner "
+                            f"{self.b.source(index)} is {b.width}x{b.height} px; a pair must have one size")
+        return self.a.encode(a, random.Random(seed)), self.b.encode(b, random.Random(seed))

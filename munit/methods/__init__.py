@@ -18,7 +18,7 @@ from munit.config import (
     set_keys,
     short_value,
 )
-from munit.data.builtin import BUILTIN_DATASETS
+from munit.data.builtin import BUILTIN_DATASETS, LABEL_CLASSES
 from munit.methods.base import DIRECTIONS, Direction, Method
 from munit.methods.cogan import CoGAN
 from munit.methods.cut import CUT
@@ -73,10 +73,18 @@ def check_config(cfg: Config, source: str) -> None:
         method.check_config(cfg)  # Combinations only the method knows to be impossible.
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
+    if cfg.label_nc and not method.takes_labels:
+        takers = ", ".join(name for name, m in METHODS.items() if m.takes_labels)
+        fail("label_nc", cfg.label_nc, f"method {cfg.method} translates images, not label maps; methods that "
+             f"take label maps: {takers}")
     if cfg.data_root is not None and cfg.data_root.startswith(BUILTIN_PREFIX):
-        if cfg.data_root[len(BUILTIN_PREFIX):] not in BUILTIN_DATASETS:
+        name = cfg.data_root[len(BUILTIN_PREFIX):]
+        if name not in BUILTIN_DATASETS:
             names = ", ".join(BUILTIN_PREFIX + n for n in BUILTIN_DATASETS)
             fail("data_root", cfg.data_root, f"built-in data sets are {names}")
+        if cfg.label_nc and cfg.label_nc < LABEL_CLASSES:
+            fail("label_nc", cfg.label_nc, f"{cfg.data_root}'s label maps have {LABEL_CLASSES} classes (background "
+                 "and each shape kind); set label_nc to at least that")
 
 
 def _warn_unused(cfg: Config, raw: dict[str, Any], source: str) -> None:

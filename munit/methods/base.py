@@ -12,6 +12,7 @@ from torch import nn
 
 from munit.config import Config, short_value
 from munit.data.images import check_resized, to_mode, to_tensor
+from munit.data.labels import check_classes, class_ids, colorize, label_tensor, pack
 from munit.errors import UsageError
 from munit.losses import dis_loss, gen_adv_loss
 from munit.nets.blocks import init_weights
@@ -92,6 +93,7 @@ class Method:
     directions: tuple[str, ...] = DIRECTIONS  # Directions it translates in.
     paired = False  # Whether it trains on aligned (A_i, B_i) pairs.
     fixed_size = False  # Whether its networks take only the training crop size (e.g. a U-Net down to 1x1).
+    takes_labels = False  # Whether domain A may hold semantic label maps (`label_nc`).
     unused_keys: tuple[str, ...] = ()  # Config keys it ignores; a config that sets them gets a warning.
     generator_names: tuple[str, ...] = ("gen_a", "gen_b")
     discriminator_names: tuple[str, ...] = ("dis_a", "dis_b")
@@ -217,10 +219,28 @@ class Method:
 
     def prepare_image(self, img: Image.Image, domain: str) -> torch.Tensor:
         """A PIL image as the networks take it: (C, H, W) in [-1, 1] with the domain's channels, resized
-        (bicubic) to `inference_size`."""
+        (bicubic) to `inference_size`; a label map (one channel of class ids) one-hot encoded."""
+        if self.labels(domain):
+            ids = class_ids(img, "label map")
+            check_classes(ids, self.cfg.label_nc, "label map")
+            return self.prepare_label(pack(ids))
         img = to_mode(img, self.cfg.input_dim(domain))
         size = self.inference_size(*img.size, domain)
         return to_tensor(img.resize(size, resample=Image.BICUBIC) if size != img.size else img)
+
+    def labels(self, domain: str) -> bool:
+        """Whether the domain's images are label maps."""
+        return domain == "a" and self.cfg.label_nc > 0
+
+    def prepare_label(self, packed: Image.Image) -> torch.Tensor:
+        """A packed label map (munit.data.labels.pack) resized (nearest) to `inference_size`, one-hot."""
+        size = self.inference_size(*packed.size, "a")
+        packed = packed.resize(size, resample=Image.NEAREST) if size != packed.size else packed
+        return label_tensor(packed, self.cfg.label_nc, self.cfg.use_instance)
+
+    def display(self, x: torch.Tensor, domain: str) -> torch.Tensor:
+        """Images of a domain as grids show them: label maps in colour."""
+        return colorize(x, self.cfg.label_nc) if self.labels(domain) else x
 
     def random_styles(self, n: int, device: torch.device, generator: torch.Generator | None = None
                       ) -> torch.Tensor:

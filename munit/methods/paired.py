@@ -26,6 +26,7 @@ class _PairedMethod(Method):
     directions = ("a2b",)
     paired = True
     fixed_size = True
+    takes_labels = True
     discriminator_names = ("dis",)
     adversarial_terms = {"dis": "adv"}
     unused_keys = ("recon_c_w", "recon_x_cyc_w", "recon_kl_cyc_w", "vgg_w", "identity_w", "pool_size", "gen.activ",
@@ -63,8 +64,8 @@ class Pix2Pix(_PairedMethod):
     def build_networks(self) -> nn.ModuleDict:
         cfg = self.cfg
         return self.init_networks(nn.ModuleDict({
-            "gen": UnetGenerator(cfg.input_dim_a, cfg.input_dim_b, self.levels, cfg.gen.dim, norm=cfg.gen.norm),
-            "dis": PatchDis(cfg.input_dim_a + cfg.input_dim_b, cfg.dis.dim, cfg.dis.n_layer, cfg.dis.norm),
+            "gen": UnetGenerator(cfg.channels("a"), cfg.input_dim_b, self.levels, cfg.gen.dim, norm=cfg.gen.norm),
+            "dis": PatchDis(cfg.channels("a") + cfg.input_dim_b, cfg.dis.dim, cfg.dis.n_layer, cfg.dis.norm),
         }))
 
     def dis_fakes(self, nets, x_a, x_b):
@@ -86,7 +87,7 @@ class Pix2Pix(_PairedMethod):
             return nets["gen"](x)
 
     def sample_columns(self, nets, x, refs, direction, styles):
-        return [("input", x), ("translation", nets["gen"](x))]
+        return [("input", self.display(x, "a")), ("translation", nets["gen"](x))]
 
 
 @contextmanager
@@ -120,7 +121,7 @@ class BicycleGAN(_PairedMethod):
     def build_networks(self) -> nn.ModuleDict:
         cfg, nz = self.cfg, self.cfg.gen.style_dim
         return self.init_networks(nn.ModuleDict({
-            "gen": UnetGenerator(cfg.input_dim_a, cfg.input_dim_b, self.levels, cfg.gen.dim, latent_dim=nz,
+            "gen": UnetGenerator(cfg.channels("a"), cfg.input_dim_b, self.levels, cfg.gen.dim, latent_dim=nz,
                                  norm=cfg.gen.norm),
             "enc": LatentEncoder(cfg.input_dim_b, nz, cfg.gen.dim, n_downsample=min(4, self.levels - 1)),
             "dis_vae": PatchDis(cfg.input_dim_b, cfg.dis.dim, cfg.dis.n_layer, cfg.dis.norm),
@@ -170,7 +171,7 @@ class BicycleGAN(_PairedMethod):
 
     def sample_columns(self, nets, x, refs, direction, styles):
         n = x.shape[0]
-        columns = [("input", x)]
+        columns = [("input", self.display(x, "a"))]
         columns += [("random styles", nets["gen"](x, s.flatten().expand(n, -1))) for s in styles]
         columns += [("reference-guided", nets["gen"](x, z.expand(n, -1))) for z in nets["enc"](refs)[0]]
         return columns
