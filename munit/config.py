@@ -58,7 +58,8 @@ class GenConfig:
     activ: str = "relu"  # Activation of every block.
     pad_type: str = "reflect"  # Padding of every conv.
     mlp_dim: int = 256  # Width of the MLP that maps a style code to AdaIN parameters.
-    norm: str = "in"  # (munit) pix2pix, BicycleGAN: the U-Net's norm, in or bn (the official pix2pix's).
+    norm: str = "in"  # (munit) pix2pix, BicycleGAN: the U-Net's norm, in or bn (the official pix2pix's); SPADE:
+    #   the norm its blocks modulate (bn in the paper).
 
 
 @dataclass
@@ -140,6 +141,7 @@ class Config:
     nce_patches: int = 256  # (munit) CUT, MUNIT's patch_nce_w: patches drawn per layer and image.
     nce_dim: int = 256  # (munit) CUT, MUNIT's patch_nce_w: channels of the patch projection heads.
     nce_t: float = 0.07  # (munit) CUT, MUNIT's patch_nce_w: temperature of the PatchNCE logits.
+    feat_w: float = 10.0  # (munit) SPADE: discriminator feature matching, L1 over its layers (lambda_feat).
     patch_nce_w: float = 0.0  # (munit) MUNIT: CUT's PatchNCE between each translation and its source image,
     #   features from the source domain's content encoder (input, downsampling convs, first and middle
     #   residual block) with heads trained like the generators; content kept by contrast. 0 is off.
@@ -216,7 +218,7 @@ MAX_SIZES = {"gen.dim": 512, "dis.dim": 512, "gen.mlp_dim": 8192, "gen.style_dim
              "gen.n_downsample": 8, "dis.n_layer": 10, "dis.num_scales": 8}
 NON_NEGATIVE = {"keep_last", "num_workers", "weight_decay", "ema_beta", "gan_w", "recon_x_w", "recon_s_w",
                 "recon_c_w", "recon_x_cyc_w", "vgg_w", "label_nc", "recon_kl_w", "recon_kl_cyc_w", "seed", "identity_w",
-                "pool_size", "ms_w", "gc_w", "gan_curriculum", "latent_search_tol", "nce_w", "patch_nce_w"}
+                "pool_size", "ms_w", "gc_w", "gan_curriculum", "latent_search_tol", "nce_w", "patch_nce_w", "feat_w"}
 
 
 def read_config(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:

@@ -19,11 +19,11 @@ from munit.nets.blocks import init_weights
 from munit.nets.diffaug import diff_augment, parse_policy
 
 DIRECTIONS = ("a2b", "b2a")
-# Keys of one method each (GcGAN, DiscoGAN, CoGAN, CUT, pix2pix; the U-Net's norm: pix2pix and BicycleGAN):
+# Keys of one method each (GcGAN, DiscoGAN, CoGAN, CUT, pix2pix, SPADE; gen.norm: pix2pix, BicycleGAN, SPADE):
 # every other method lists them among its unused keys.
 SINGLE_METHOD_KEYS = ("gc_w", "gc_transform", "gan_curriculum", "latent_search_steps", "latent_search_tol",
                       "test_noise", "nce_w", "nce_idt", "nce_layers", "nce_patches", "nce_dim", "nce_t",
-                      "flip_equivariance", "gen.norm", "patch_nce_w")
+                      "flip_equivariance", "gen.norm", "patch_nce_w", "feat_w")
 
 
 def other_methods_keys(*own: str) -> tuple[str, ...]:
