@@ -141,7 +141,11 @@ class Config:
     nce_patches: int = 256  # (munit) CUT, MUNIT's patch_nce_w: patches drawn per layer and image.
     nce_dim: int = 256  # (munit) CUT, MUNIT's patch_nce_w: channels of the patch projection heads.
     nce_t: float = 0.07  # (munit) CUT, MUNIT's patch_nce_w: temperature of the PatchNCE logits.
-    feat_w: float = 10.0  # (munit) SPADE: discriminator feature matching, L1 over its layers (lambda_feat).
+    feat_w: float = 10.0  # (munit) pix2pixHD, SPADE: discriminator feature matching, L1 over its layers
+    #   (lambda_feat).
+    n_local_enhancers: int = 0  # (munit) pix2pixHD: 0 trains the global generator G1, 1 the local enhancer G2.
+    niter_fix_global: int = 0  # (munit) pix2pixHD with a local enhancer: iterations before G1 trains too.
+    global_from: str | None = None  # (munit) pix2pixHD: a run (or checkpoint) of G1 whose weights start G2's G1.
     patch_nce_w: float = 0.0  # (munit) MUNIT: CUT's PatchNCE between each translation and its source image,
     #   features from the source domain's content encoder (input, downsampling convs, first and middle
     #   residual block) with heads trained like the generators; content kept by contrast. 0 is off.
@@ -218,7 +222,8 @@ MAX_SIZES = {"gen.dim": 512, "dis.dim": 512, "gen.mlp_dim": 8192, "gen.style_dim
              "gen.n_downsample": 8, "dis.n_layer": 10, "dis.num_scales": 8}
 NON_NEGATIVE = {"keep_last", "num_workers", "weight_decay", "ema_beta", "gan_w", "recon_x_w", "recon_s_w",
                 "recon_c_w", "recon_x_cyc_w", "vgg_w", "label_nc", "recon_kl_w", "recon_kl_cyc_w", "seed", "identity_w",
-                "pool_size", "ms_w", "gc_w", "gan_curriculum", "latent_search_tol", "nce_w", "patch_nce_w", "feat_w"}
+                "pool_size", "ms_w", "gc_w", "gan_curriculum", "latent_search_tol", "nce_w", "patch_nce_w", "feat_w",
+                "n_local_enhancers", "niter_fix_global"}
 
 
 def read_config(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
@@ -396,7 +401,8 @@ def _flat_items(cfg: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 
 PATH_KEYS = ("data_root", "data_folder_train_a", "data_list_train_a", "data_folder_train_b", "data_list_train_b",
-             "data_folder_test_a", "data_list_test_a", "data_folder_test_b", "data_list_test_b", "vgg_model_path")
+             "data_folder_test_a", "data_list_test_a", "data_folder_test_b", "data_list_test_b", "vgg_model_path",
+             "global_from")
 
 
 def resolve_paths(cfg: Config) -> Config:

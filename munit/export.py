@@ -32,7 +32,7 @@ def example_inputs(model: Model, names: tuple[str, ...], batch: int = 2, side: i
     """Inputs of the given names at a size every network accepts (side a multiple of 2**n_downsample; the
     training crop for methods of fixed size)."""
     cfg, gen = model.cfg, torch.Generator().manual_seed(0)
-    multiple = 2 ** cfg.gen.n_downsample
+    multiple = model.method.size_multiple()
     side = cfg.crop_image_height if model.method.fixed_size else max(side, MIN_SIDE) // multiple * multiple
     content = None
     out = {}
@@ -57,14 +57,14 @@ def export(model: Model, output: str | Path, fmt: str) -> list[Path]:
     output.mkdir(parents=True, exist_ok=True)
     graphs = model.method.export_graphs(model.nets)
     written, manifest = [], {"format": fmt, "method": model.cfg.method, "iteration": model.iteration,
-                             "image_range": [-1, 1], "size_multiple": 2 ** model.cfg.gen.n_downsample,
+                             "image_range": [-1, 1], "size_multiple": model.method.size_multiple(),
                              "min_side": MIN_SIDE, "graphs": {}}
     for name, (module, inputs) in graphs.items():
         module = module.eval()
         args = example_inputs(model, inputs)
         path = output / f"{name}.{'onnx' if fmt == 'onnx' else 'pt'}"
         with torch.no_grad():
-            multiple = 0 if model.method.fixed_size else 2 ** model.cfg.gen.n_downsample
+            multiple = 0 if model.method.fixed_size else model.method.size_multiple()
             (_onnx if fmt == "onnx" else _torchscript)(module, args, path, multiple)
         manifest["graphs"][name] = {"file": path.name, "inputs": list(inputs), "output": "output"}
         written.append(path)

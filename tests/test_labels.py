@@ -148,9 +148,9 @@ def test_colorize_paints_classes_and_boundaries():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["pix2pix", "spade"])
+@pytest.mark.parametrize("method", ["pix2pix", "pix2pixhd", "spade"])
 def test_label_methods_train_on_builtin_label_maps_and_translate_label_files_through_cli_and_api(tmp_path, method):
-    assert [m for m in METHODS if METHODS[m].takes_labels] == ["pix2pix", "bicyclegan", "spade"]
+    assert [m for m in METHODS if METHODS[m].takes_labels] == ["pix2pix", "bicyclegan", "pix2pixhd", "spade"]
     config = tmp_path / "labels.yaml"
     config.write_text(yaml.safe_dump(tiny_raw(method=method, label_nc=LABEL_CLASSES, use_instance=True,
                                               max_iter=2, gen={"dim": 4}, dis={"dim": 4, "n_layer": 2})))

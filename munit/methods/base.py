@@ -19,11 +19,13 @@ from munit.nets.blocks import init_weights
 from munit.nets.diffaug import diff_augment, parse_policy
 
 DIRECTIONS = ("a2b", "b2a")
-# Keys of one method each (GcGAN, DiscoGAN, CoGAN, CUT, pix2pix, SPADE; gen.norm: pix2pix, BicycleGAN, SPADE):
+# Keys of one method each (GcGAN, DiscoGAN, CoGAN, CUT, pix2pix, pix2pixHD; gen.norm: pix2pix, BicycleGAN, SPADE;
+# feat_w: pix2pixHD, SPADE):
 # every other method lists them among its unused keys.
 SINGLE_METHOD_KEYS = ("gc_w", "gc_transform", "gan_curriculum", "latent_search_steps", "latent_search_tol",
                       "test_noise", "nce_w", "nce_idt", "nce_layers", "nce_patches", "nce_dim", "nce_t",
-                      "flip_equivariance", "gen.norm", "patch_nce_w", "feat_w")
+                      "flip_equivariance", "gen.norm", "patch_nce_w", "feat_w", "n_local_enhancers",
+                      "niter_fix_global", "global_from")
 
 
 def other_methods_keys(*own: str) -> tuple[str, ...]:
@@ -121,12 +123,16 @@ class Method:
 
     def inference_size(self, width: int, height: int, domain: str) -> tuple[int, int]:
         """Size to resize an input image to: shorter side to the domain's training size, aspect kept,
-        both sides multiples of 2**gen.n_downsample so that encoder and decoder shapes match."""
-        size, multiple = self.cfg.size_of(domain), 2 ** self.cfg.gen.n_downsample
+        both sides multiples of `size_multiple` so that encoder and decoder shapes match."""
+        size, multiple = self.cfg.size_of(domain), self.size_multiple()
         scale = size / min(width, height)
         w, h = (max(16, round(v * scale / multiple) * multiple) for v in (width, height))
         check_resized(width, height, (w, h))
         return w, h
+
+    def size_multiple(self) -> int:
+        """What image sides must be multiples of for the generators: 2**gen.n_downsample."""
+        return 2 ** self.cfg.gen.n_downsample
 
     @property
     def dis_batch_norm(self) -> bool:
@@ -143,6 +149,11 @@ class Method:
     def to(self, device: torch.device) -> Method:
         """Move what the method holds outside `nets` (e.g. a frozen feature network)."""
         return self
+
+    def start_networks(self, nets: nn.ModuleDict) -> None:
+        """Set trained weights into new networks before training (e.g. pix2pixHD's global generator from a
+        run of its own); called before the optimisers and EMA are made, and a resumed run's checkpoint
+        overwrites them."""
 
     def init_networks(self, nets: nn.ModuleDict) -> nn.ModuleDict:
         """The reference's initialisation: generators by `init`, discriminators N(0, 0.02), biases 0."""

@@ -69,6 +69,7 @@ class Trainer:
         self.method: Method = build_method(cfg).to(device)
         self.method.setup_training(device)
         self.nets: nn.ModuleDict = self.method.build_networks().to(device)
+        self.method.start_networks(self.nets)
         if cfg.channels_last:
             self.nets.to(memory_format=torch.channels_last)
         if cfg.compile:
