@@ -116,7 +116,8 @@ class Config:
     recon_s_w: float = 1.0  # Style code reconstruction.
     recon_c_w: float = 1.0  # Content code reconstruction.
     recon_x_cyc_w: float = 0.0  # Explicit style-augmented cycle reconstruction.
-    vgg_w: float = 0.0  # Domain-invariant perceptual loss.
+    vgg_w: float = 0.0  # Domain-invariant perceptual loss (MUNIT, UNIT: VGG16); pix2pixHD, SPADE: their VGG19 loss
+    #   of the output against the photo (10 in their papers).
     diffaug: str = "none"  # (munit) DiffAugment (Zhao et al. 2020): none, or a comma list of color, translation,
     #   cutout: random differentiable transforms of every image a discriminator judges (reals and fakes),
     #   against a discriminator memorising a small training set; the paper's "color,translation,cutout".
@@ -150,7 +151,7 @@ class Config:
     #   features from the source domain's content encoder (input, downsampling convs, first and middle
     #   residual block) with heads trained like the generators; content kept by contrast. 0 is off.
     flip_equivariance: bool = False  # (munit) CUT: flip inputs half the time, compare patches flipped back (FastCUT).
-    vgg_model_path: str | None = None  # VGG16 weights file or folder; see munit.nets.vgg.
+    vgg_model_path: str | None = None  # VGG16 (VGG19 for pix2pixHD, SPADE) weights file or folder; see munit.nets.vgg.
     # Networks.
     gen: GenConfig = field(default_factory=GenConfig)
     dis: DisConfig = field(default_factory=DisConfig)

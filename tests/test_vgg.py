@@ -5,14 +5,21 @@ from __future__ import annotations
 import pytest
 import torch
 
+from munit.errors import UsageError
 from munit.methods import build_method, config_from_dict
 from munit.nets.vgg import (
     TORCHVISION_INDICES,
     TORCHVISION_URL,
+    VGG19_FILE,
+    VGG19_INDICES,
+    VGG19_URL,
     Vgg16Features,
+    Vgg19Layers,
     VGGWeightsMissing,
     load_vgg16,
+    load_vgg19,
     perceptual_loss,
+    vgg19_loss,
 )
 from munit.training.loop import Trainer
 
@@ -82,3 +89,36 @@ def test_training_step_with_perceptual_loss(tmp_path):
     assert {"vgg_a", "vgg_b"} <= terms.keys() and terms["vgg_a"] > 0
     loss.backward()
     assert all(p.grad is None for p in method.vgg.parameters())
+
+
+def test_vgg19_loads_torchvision_layout_weights_and_weighs_five_layers(tmp_path):
+    torch.manual_seed(0)
+    reference = Vgg19Layers()
+    state = {}
+    for index, conv in zip(VGG19_INDICES, reference.convs, strict=True):
+        state[f"features.{index}.weight"], state[f"features.{index}.bias"] = conv.weight * 10, conv.bias
+    torch.save(state, tmp_path / VGG19_FILE)
+    vgg = load_vgg19(str(tmp_path))
+    torch.testing.assert_close(vgg.convs[12].weight, reference.convs[12].weight * 10)
+    x, y = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
+    feats = vgg(x)
+    assert [f.shape[1:] for f in feats] == [(64, 32, 32), (128, 16, 16), (256, 8, 8), (512, 4, 4), (512, 2, 2)]
+    expected = sum(w * (a - b).abs().mean() for w, a, b in zip((1 / 32, 1 / 16, 1 / 8, 1 / 4, 1), feats, vgg(y),
+                                                               strict=True))
+    torch.testing.assert_close(vgg19_loss(vgg, x, y), expected)
+    del state["features.28.bias"]
+    torch.save(state, tmp_path / "broken.pth")
+    with pytest.raises(UsageError, match=r"broken\.pth: not torchvision's VGG19 \(features\.28\.bias missing"):
+        load_vgg19(str(tmp_path / "broken.pth"))
+
+
+@pytest.mark.parametrize("method", ["pix2pixhd", "spade"])
+def test_pix2pixhd_and_spade_name_the_missing_vgg19_file_and_train_with_it(tmp_path, method):
+    with pytest.raises(VGGWeightsMissing, match=f"needs {VGG19_FILE}.*{VGG19_URL}"):
+        Trainer(tiny_config(method=method, vgg_w=10.0, vgg_model_path=str(tmp_path / "nowhere")), torch.device("cpu"))
+    torch.save({f"features.{i}.{p}": getattr(c, p) for i, c in zip(VGG19_INDICES, Vgg19Layers().convs, strict=True)
+                for p in ("weight", "bias")}, tmp_path / VGG19_FILE)
+    trainer = Trainer(tiny_config(method=method, vgg_w=10.0, vgg_model_path=str(tmp_path)), torch.device("cpu"))
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    terms = trainer.step(x, -x)
+    assert terms["gen/vgg"] > 0

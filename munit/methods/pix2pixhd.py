@@ -4,14 +4,14 @@ input; the facts come from the authors' NVIDIA/pix2pixHD code.
 Networks: the global generator G1, or with `n_local_enhancers: 1` the local enhancer G2 around a G1 twice
 as wide (munit.nets.pix2pixhd); `dis.num_scales` (2) PatchGANs of `dis.n_layer` (3) layers with instance
 norm on (label map, image) pairs. Losses: LSGAN summed over the scales, the discriminators' loss halved;
-feature matching `feat_w` (10) x 4 / (n_layer + 1) per layer, averaged over scales.
+feature matching `feat_w` (10) x 4 / (n_layer + 1) per layer, averaged over scales; the VGG19 perceptual
+loss (`vgg_w`, their 10; torchvision's VGG19 weights in `vgg_model_path`).
 
 Coarse to fine, as the paper: train G1 alone (a run with `n_local_enhancers: 0`, at half the final
 size), then a run with `n_local_enhancers: 1` whose G1 starts from it (`global_from`: that run or
 checkpoint) and stays fixed for `niter_fix_global` iterations while the enhancer learns.
 
-Not yet: the VGG19 perceptual loss (their lambda_feat 10 again) and the instance-wise feature encoder for
-style control at test time.
+Not yet: the instance-wise feature encoder for style control at test time.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from torch import nn
 from munit.config import ConfigError
 from munit.losses import gen_adv_loss
 from munit.methods.base import GeneratorPass, Method, Term, other_methods_keys, weighted_total
+from munit.methods.spade import VGG19Loss
 from munit.nets.pix2pixhd import LocalEnhancer, global_generator
 from munit.nets.spade import MultiscaleDis, feature_matching
 from munit.training.checkpoint import load_checkpoint, resolve_checkpoint
 
 
-class Pix2PixHD(Method):
+class Pix2PixHD(VGG19Loss, Method):
     name = "pix2pixhd"
     directions = ("a2b",)
     paired = True
@@ -38,7 +39,7 @@ class Pix2PixHD(Method):
     dis_loss_scale = 0.5
     reconstruction_terms = ("fm",)
     unused_keys = ("recon_x_w", "recon_s_w", "recon_c_w", "recon_x_cyc_w", "recon_kl_w", "recon_kl_cyc_w",
-                   "vgg_w", "identity_w", "pool_size", "unit_share_weights", "gen.activ", "gen.mlp_dim",
+                   "identity_w", "pool_size", "unit_share_weights", "gen.activ", "gen.mlp_dim",
                    "gen.pad_type", "gen.style_dim", "dis.norm", "dis.activ", "dis.pad_type",
                    *other_methods_keys("feat_w", "n_local_enhancers", "niter_fix_global", "global_from"))
 
@@ -99,7 +100,7 @@ class Pix2PixHD(Method):
 
     def generator_pass(self, nets, x_a, x_b):
         fake = self._generator(nets)(x_a)
-        return GeneratorPass({}, {"dis": torch.cat([x_a, fake], 1)}, reals=self.reals(x_a, x_b))
+        return GeneratorPass(self.vgg_terms(fake, x_b), {"dis": torch.cat([x_a, fake], 1)}, reals=self.reals(x_a, x_b))
 
     def generator_loss(self, nets, gen_pass):
         """LSGAN over the scales and feature matching weighted 4 / (n_layer + 1) per layer, as the authors."""

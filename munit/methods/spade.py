@@ -4,13 +4,13 @@ The generator (munit.nets.spade) decodes a code z drawn from the encoder's poste
 modulated everywhere by the label map. Losses, as the authors' NVlabs/SPADE code: hinge GAN on a
 multi-scale spectral-norm PatchGAN that judges (label map, image) pairs, averaged over its scales;
 discriminator feature matching (`feat_w`, their lambda_feat 10); KL of the posterior, summed over the
-batch and the code (`recon_kl_w`, their lambda_kld 0.05). TTUR settings live in the config (G 1e-4,
-D 4e-4, betas 0 and 0.9), as their initialisation (xavier, gain 0.02).
+batch and the code (`recon_kl_w`, their lambda_kld 0.05); VGG19 perceptual loss (`vgg_w`, their
+lambda_vgg 10; torchvision's VGG19 weights in `vgg_model_path`, images fed in [-1, 1] as theirs). TTUR
+settings live in the config (G 1e-4, D 4e-4, betas 0 and 0.9), as their initialisation (xavier, gain 0.02).
 
 Differs from the authors' code: the VAE encoder is always on (theirs is optional; without it the
-generator starts from the downsampled label map and gives one output per input); no VGG perceptual loss
-yet (their lambda_vgg 10 needs VGG19 weights); batch norm without cross-device synchronisation; the
-encoder reads references at the training crop size (theirs at 256 px).
+generator starts from the downsampled label map and gives one output per input); batch norm without
+cross-device synchronisation; the encoder reads references at the training crop size (theirs at 256 px).
 """
 
 from __future__ import annotations
@@ -24,11 +24,31 @@ from munit.losses import gen_adv_loss
 from munit.methods.base import GeneratorPass, Method, Term, other_methods_keys, weighted_total
 from munit.nets.blocks import init_weights
 from munit.nets.spade import UPSAMPLINGS, MultiscaleDis, SPADEEncoder, SPADEGenerator, feature_matching
+from munit.nets.vgg import load_vgg19, vgg19_loss
 
 INIT_GAIN = 0.02  # The authors' init_variance for xavier.
 
 
-class SPADEMethod(Method):
+class VGG19Loss:
+    """Mixin: pix2pixHD's and SPADE's VGG19 perceptual loss of the output against the photo (`vgg_w`),
+    its network loaded for training only."""
+
+    vgg: nn.Module | None = None
+
+    def setup_training(self, device: torch.device) -> None:
+        if self.cfg.vgg_w > 0:
+            self.vgg = load_vgg19(self.cfg.vgg_model_path).to(device)
+
+    def to(self, device: torch.device):
+        if self.vgg is not None:
+            self.vgg.to(device)
+        return self
+
+    def vgg_terms(self, fake: torch.Tensor, x_b: torch.Tensor) -> dict[str, Term]:
+        return {"vgg": Term(self.cfg.vgg_w, vgg19_loss(self.vgg, fake, x_b))} if self.cfg.vgg_w > 0 else {}
+
+
+class SPADEMethod(VGG19Loss, Method):
     name = "spade"
     multimodal = True
     reference_guided = True
@@ -40,7 +60,7 @@ class SPADEMethod(Method):
     discriminator_names = ("dis",)
     adversarial_terms = {"dis": "adv"}
     reconstruction_terms = ("fm",)
-    unused_keys = ("recon_x_w", "recon_s_w", "recon_c_w", "recon_x_cyc_w", "recon_kl_cyc_w", "vgg_w", "identity_w",
+    unused_keys = ("recon_x_w", "recon_s_w", "recon_c_w", "recon_x_cyc_w", "recon_kl_cyc_w", "identity_w",
                    "pool_size", "unit_share_weights", "init", "gen.activ", "gen.n_res", "gen.n_downsample",
                    "gen.mlp_dim", "gen.pad_type", "dis.norm", "dis.activ", "dis.pad_type",
                    *other_methods_keys("gen.norm", "feat_w"))
@@ -90,7 +110,8 @@ class SPADEMethod(Method):
         mu, logvar, z = self._posterior(nets, x_b)
         fake = nets["gen"](x_a, z)
         kl = -0.5 * torch.sum(1 + logvar - mu ** 2 - logvar.exp())
-        return GeneratorPass({"recon_kl": Term(self.cfg.recon_kl_w, kl)}, {"dis": torch.cat([x_a, fake], 1)},
+        terms = {"recon_kl": Term(self.cfg.recon_kl_w, kl), **self.vgg_terms(fake, x_b)}
+        return GeneratorPass(terms, {"dis": torch.cat([x_a, fake], 1)},
                              lambda: self.dis_fakes(nets, x_a, x_b), reals=self.reals(x_a, x_b))
 
     def generator_loss(self, nets, gen_pass):

@@ -100,3 +100,58 @@ def perceptual_loss(vgg: Vgg16Features, image: torch.Tensor, target: torch.Tenso
 
 def _rgb(x: torch.Tensor) -> torch.Tensor:
     return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x[:, :3]
+
+
+# VGG19 for pix2pixHD's and SPADE's perceptual loss: relu1_1 ... relu5_1, L1 per layer with weights 1/32 to 1.
+VGG19_FILE = "vgg19-dcbb9e9d.pth"
+VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
+VGG19_CONVS = ((3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256), (256, 256),
+               (256, 512), (512, 512), (512, 512), (512, 512), (512, 512))  # conv1_1 ... conv5_1.
+VGG19_INDICES = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28)  # Their places in torchvision's `features`.
+VGG19_TAPS = (0, 2, 4, 8, 12)  # relu1_1, relu2_1, relu3_1, relu4_1, relu5_1: after these convs.
+VGG19_POOLS = (1, 3, 7, 11)  # Max-pool after these convs.
+VGG19_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
+
+
+class Vgg19Layers(nn.Module):
+    """(N, 3, H, W) -> the five relu*_1 feature maps. Images go in as they are, in [-1, 1], without
+    ImageNet normalisation, as pix2pixHD's and SPADE's code feed them."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv2d(cin, cout, 3, padding=1) for cin, cout in VGG19_CONVS)
+        self.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        out = []
+        for k, conv in enumerate(self.convs):
+            x = F.relu(conv(x))
+            if k in VGG19_TAPS:
+                out.append(x)
+            if k in VGG19_POOLS:
+                x = F.max_pool2d(x, 2, 2)
+        return out
+
+
+def load_vgg19(path: str | None = None) -> Vgg19Layers:
+    """torchvision's VGG19 file: `path` (file or folder, the config's vgg_model_path), $MUNIT_VGG19, or the
+    hub cache; never downloaded."""
+    file = find_weights(VGG19_FILE, VGG19_URL, "the VGG perceptual loss of pix2pixHD and SPADE (vgg_w > 0; the "
+                        "config's vgg_model_path)", path, "MUNIT_VGG19", download=False, missing=VGGWeightsMissing)
+    state = torch.load(file, map_location="cpu", weights_only=True)
+    net = Vgg19Layers()
+    mapped = {}
+    for k, index in enumerate(VGG19_INDICES):
+        for p in ("weight", "bias"):
+            key = f"features.{index}.{p}"
+            if key not in state or state[key].shape != getattr(net.convs[k], p).shape:
+                raise UsageError(f"{file}: not torchvision's VGG19 ({key} missing or of another shape)")
+            mapped[f"convs.{k}.{p}"] = state[key]
+    net.load_state_dict(mapped)
+    return net.eval()
+
+
+def vgg19_loss(vgg: Vgg19Layers, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """pix2pixHD's VGGLoss: sum over the five layers of weight x L1 between the features, target detached."""
+    a, b = vgg(_rgb(image)), vgg(_rgb(target))
+    return sum(w * F.l1_loss(x, y.detach()) for w, x, y in zip(VGG19_WEIGHTS, a, b, strict=True))
