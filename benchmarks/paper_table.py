@@ -51,6 +51,13 @@ MODELS = {
     "FastCUT": ("fastcut.yaml", []),
     "CUT, seed 1": ("cut.yaml", ["seed=1"]),
     "FastCUT, seed 1": ("fastcut.yaml", ["seed=1"]),
+    # Issue 17: label maps (background and shape kind per pixel, the outline as instance boundary) to photos.
+    "pix2pix (label maps)": ("shapelabels_pix2pix.yaml", []),
+    "pix2pixHD (label maps)": ("shapelabels_pix2pixhd.yaml", []),
+    "SPADE (label maps)": ("shapelabels_spade.yaml", []),
+    "SPADE (label maps), seed 1": ("shapelabels_spade.yaml", ["seed=1"]),
+    "BicycleGAN, layer norm": ("bicyclegan.yaml", ["gen.norm=ln"]),
+    "BicycleGAN, layer norm, seed 1": ("bicyclegan.yaml", ["gen.norm=ln", "seed=1"]),
 }
 COLUMNS = [("content_iou", "content IoU ↑", "{:.3f}"), ("coverage", "hue coverage ↑", "{:.2f}"),
            ("mode_entropy", "mode entropy (bits) ↑", "{:.2f}"), ("mode_accuracy", "ref. mode acc. ↑", "{:.2f}"),
@@ -117,7 +124,7 @@ def sample_figure(runs: dict[str, Path], path: Path, inputs: int = 3, styles: in
             style = model.method.random_styles(styles, torch.device("cpu"), generator=gen)
             with torch.no_grad():
                 y = model.method.translate(model.nets, x, "a2b", style if model.method.multimodal else None)
-            row += [to_uint8(x[:1])[0], *to_uint8(y)]
+            row += [to_uint8(model.method.display(x[:1], "a"))[0], *to_uint8(y)]  # Label maps in colour.
         rows.append(row)
         names.append(name)
     image = tile(rows, (["input"] + [f"style {k + 1}" for k in range(styles)]) * inputs)

@@ -58,8 +58,8 @@ class GenConfig:
     activ: str = "relu"  # Activation of every block.
     pad_type: str = "reflect"  # Padding of every conv.
     mlp_dim: int = 256  # Width of the MLP that maps a style code to AdaIN parameters.
-    norm: str = "in"  # (munit) pix2pix, BicycleGAN: the U-Net's norm, in or bn (the official pix2pix's); SPADE:
-    #   the norm its blocks modulate (bn in the paper).
+    norm: str = "in"  # (munit) pix2pix, BicycleGAN: the U-Net's norm, in, bn (the official pix2pix's) or ln;
+    #   SPADE: the norm its blocks modulate, bn (the paper's) or in.
 
 
 @dataclass
@@ -215,7 +215,7 @@ CHOICES = {
     "dis.norm": tuple(n for n in NORMS if n != "adain"),
     "dis.gan_type": ("lsgan", "nsgan", "hinge"),
     "gc_transform": ("rot", "vflip"),
-    "gen.norm": ("in", "bn"),
+    "gen.norm": ("in", "bn", "ln"),
     "input_dim_a": (1, 3, 4),
     "input_dim_b": (1, 3, 4),
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from munit.nets.baselines import UnetGenerator
 from munit.nets.blocks import ACTIVATIONS, PAD_TYPES, Conv2dBlock, LayerNorm, init_weights
 from munit.nets.discriminator import MsImageDis
 from munit.nets.generators import AdaINGen, split_adain_params
@@ -137,3 +138,17 @@ def test_init_weights_kinds():
     assert w.std().item() == pytest.approx((2 / fan_in) ** 0.5, rel=0.15)
     with pytest.raises(ValueError, match="init must be one of"):
         init_weights(gen, "uniform")
+
+
+def test_unet_layer_norm_keeps_a_per_channel_offset_that_instance_norm_removes():
+    """A broadcast latent reaches the U-Net's inner levels as a per-channel constant; instance norm right
+    after the conv removes it, layer norm (gen.norm: ln) keeps it."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 4, 8, 8)
+    offset = torch.randn(1, 4, 1, 1)
+    assert torch.nn.InstanceNorm2d(4)(x + offset).sub(torch.nn.InstanceNorm2d(4)(x)).abs().max() < 1e-5
+    ln = LayerNorm(4)
+    assert (ln(x + offset) - ln(x)).abs().max() > 0.1
+    unet = UnetGenerator(3, 3, 5, 4, latent_dim=2, norm="ln")
+    assert any(isinstance(m, LayerNorm) for m in unet.modules())
+    assert unet(torch.rand(2, 3, 32, 32), torch.randn(2, 2)).shape == (2, 3, 32, 32)

@@ -76,6 +76,7 @@ def test_the_discriminator_loss_is_the_hinge_averaged_over_scales():
 @pytest.mark.parametrize("bad, message", [
     ({"crop_image_height": 48, "crop_image_width": 48, "new_size": 48}, "must be multiples of 32"),
     ({"crop_image_height": 64, "crop_image_width": 32, "new_size": 64}, "takes square crops"),
+    ({"gen": {"norm": "ln"}}, "modulates a parameter-free bn or in"),
 ])
 def test_crops_the_generator_cannot_make_are_config_errors(bad, message):
     with pytest.raises(ConfigError, match=message):

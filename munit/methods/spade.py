@@ -74,6 +74,8 @@ class SPADEMethod(VGG19Loss, Method):
                               f"must be multiples of {multiple}")
         if cfg.crop_image_height != cfg.crop_image_width:
             raise ConfigError("SPADE's image encoder takes square crops; set crop_image_height = crop_image_width")
+        if cfg.gen.norm not in ("bn", "in"):
+            raise ConfigError(f"'gen.norm' is {cfg.gen.norm!r}; SPADE modulates a parameter-free bn or in")
 
     @classmethod
     def min_image_size(cls, cfg) -> int:

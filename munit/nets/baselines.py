@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from munit.nets.blocks import Conv2dBlock, ResBlocks
+from munit.nets.blocks import Conv2dBlock, LayerNorm, ResBlocks
 
 
 def _binomial(taps: int) -> torch.Tensor:
@@ -152,7 +152,8 @@ class PatchDis(nn.Module):
 class UnetGenerator(nn.Module):
     """U-Net of pix2pix: `levels` stride-2 4x4 convs down to 1x1 (levels = log2 of the image side), mirrored
     by transposed convs with skip connections; dropout 0.5 in the up levels between two 8*dim levels.
-    `norm` "in" (munit's default) or "bn" (the official pix2pix; its convs then have no bias but the last).
+    `norm` "in" (munit's default), "bn" (the official pix2pix; its convs then have no bias but the last) or
+    "ln" (layer norm, which keeps per-channel offsets: a global colour, or a broadcast latent's effect).
     `latent_dim` > 0 concatenates a broadcast latent vector to the input of every down level (BicycleGAN's
     G with `where_add all`; with the latent at the input only, G learns to ignore it for longer)."""
 
@@ -161,7 +162,8 @@ class UnetGenerator(nn.Module):
         super().__init__()
         self.latent_dim = latent_dim
         widths = [dim * min(2 ** i, 8) for i in range(levels)]
-        make_norm, bias = (nn.InstanceNorm2d, True) if norm == "in" else (nn.BatchNorm2d, False)
+        norms = {"in": (nn.InstanceNorm2d, True), "ln": (LayerNorm, True), "bn": (nn.BatchNorm2d, False)}
+        make_norm, bias = norms[norm]
         self.down = nn.ModuleList()
         previous = in_dim
         for i, width in enumerate(widths):
