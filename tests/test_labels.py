@@ -178,3 +178,17 @@ def test_label_methods_train_on_builtin_label_maps_and_translate_label_files_thr
         translator.translate(Image.fromarray(ids, "P"))
     with pytest.raises(Exception, match="C = 6"):
         translator.translate(torch.zeros(1, 3, 32, 32))
+
+
+@pytest.mark.parametrize("method", ["pix2pix", "bicyclegan", "pix2pixhd", "spade"])
+def test_label_methods_train_from_a_folder_of_label_maps_and_photos(tmp_path, method):
+    root = label_folder(tmp_path / "data", width=40, height=32)
+    config = tmp_path / "folder.yaml"
+    config.write_text(yaml.safe_dump(tiny_raw(method=method, data_root=str(root), label_nc=4, max_iter=1,
+                                              snapshot_save_iter=1, image_save_iter=1, gen={"dim": 4},
+                                              dis={"dim": 4, "n_layer": 2})))
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--output", str(run), "--no-progress"]) == 0
+    translator = Translator.from_pretrained(run)
+    out = translator.translate(Image.open(root / "testA" / "000.png"))
+    assert out.size[1] == 32 and out.mode == "RGB"
