@@ -4,7 +4,9 @@ pix2pix (Isola et al., CVPR 2017): U-Net generator, conditional PatchGAN on (A, 
 truth (`recon_x_w`, 100 in the paper). BicycleGAN (Zhu et al., NeurIPS 2017): the U-Net also takes an
 8-d latent z (`gen.style_dim`); cVAE-GAN: z encoded from the ground truth B, L1 to B (`recon_x_w`, 10)
 and KL to N(0, I) (`recon_kl_w`, 0.01); cLR-GAN: z drawn from N(0, I), recovered by the encoder from the
-output (`recon_s_w`, 0.5; this term trains the generator only). Each cycle has its own PatchGAN.
+output (`recon_s_w`, 0.5; this term trains the generator only). Each cycle has its own PatchGAN. As the
+official code, a batch of two or more is split: its first half goes through both cycles, its second
+half's B images are the real images of the cLR-GAN's discriminator.
 """
 
 from __future__ import annotations
@@ -133,15 +135,26 @@ class BicycleGAN(_PairedMethod):
         mu, logvar = nets["enc"](x_b)
         return mu, logvar, mu + torch.randn_like(mu) * torch.exp(0.5 * logvar), torch.randn_like(mu)
 
+    @staticmethod
+    def _split(x_a, x_b):
+        """The official batch split: the first half's pairs go through both cycles, the second half's B
+        images are the real images of cLR-GAN's discriminator; a batch of one serves both."""
+        half = len(x_a) // 2
+        return (x_a, x_b, x_b) if half == 0 else (x_a[:half], x_b[:half], x_b[half:])
+
     def reals(self, x_a, x_b):
-        return {"dis_vae": x_b, "dis_lr": x_b}
+        _, b_encoded, b_random = self._split(x_a, x_b)
+        return {"dis_vae": b_encoded, "dis_lr": b_random}
 
     def dis_fakes(self, nets, x_a, x_b):
+        x_a, x_b, _ = self._split(x_a, x_b)
         *_, z_encoded, z_random = self._latents(nets, x_b)
         return {"dis_vae": nets["gen"](x_a, z_encoded), "dis_lr": nets["gen"](x_a, z_random)}
 
     def generator_pass(self, nets, x_a, x_b):
         cfg = self.cfg
+        batch = (x_a, x_b)
+        x_a, x_b, _ = self._split(x_a, x_b)
         mu, logvar, z_encoded, z_random = self._latents(nets, x_b)
         fake_encoded, fake_random = nets["gen"](x_a, z_encoded), nets["gen"](x_a, z_random)
         nets["enc"].requires_grad_(False)  # The latent regression trains the generator only.
@@ -156,7 +169,7 @@ class BicycleGAN(_PairedMethod):
             z_other = torch.randn_like(z_random)
             terms["ms"] = Term(cfg.ms_w, mode_seeking_loss(fake_random, nets["gen"](x_a, z_other), z_random, z_other))
         return GeneratorPass(terms, {"dis_vae": fake_encoded, "dis_lr": fake_random},
-                             lambda: self.dis_fakes(nets, x_a, x_b))  # Latents of their own for D.
+                             lambda: self.dis_fakes(nets, *batch))  # Latents of their own for D.
 
     def encode_style(self, nets, x, domain):
         if domain != "b":
