@@ -150,10 +150,10 @@ class Method:
         """Move what the method holds outside `nets` (e.g. a frozen feature network)."""
         return self
 
-    def start_networks(self, nets: nn.ModuleDict) -> None:
+    def start_networks(self, nets: nn.ModuleDict, read_checkpoint: Callable[[str], dict]) -> None:
         """Set trained weights into new networks before training (e.g. pix2pixHD's global generator from a
-        run of its own); called before the optimisers and EMA are made, and a resumed run's checkpoint
-        overwrites them."""
+        run of its own, read with `read_checkpoint(run or file)`); called before the optimisers and EMA are
+        made, and a resumed run's checkpoint overwrites them."""
 
     def init_networks(self, nets: nn.ModuleDict) -> nn.ModuleDict:
         """The reference's initialisation: generators by `init`, discriminators N(0, 0.02), biases 0."""

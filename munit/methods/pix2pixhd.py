@@ -16,6 +16,8 @@ Not yet: the instance-wise feature encoder for style control at test time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -25,7 +27,6 @@ from munit.methods.base import GeneratorPass, Method, Term, other_methods_keys, 
 from munit.methods.spade import VGG19Loss
 from munit.nets.pix2pixhd import LocalEnhancer, global_generator
 from munit.nets.spade import MultiscaleDis, feature_matching
-from munit.training.checkpoint import load_checkpoint, resolve_checkpoint
 
 
 class Pix2PixHD(VGG19Loss, Method):
@@ -72,9 +73,9 @@ class Pix2PixHD(VGG19Loss, Method):
         dis = MultiscaleDis(cfg.channels("a") + cfg.input_dim_b, d.dim, d.n_layer, d.num_scales, spectral=False)
         return self.init_networks(nn.ModuleDict({"gen": gen, "dis": dis}))
 
-    def start_networks(self, nets: nn.ModuleDict) -> None:
+    def start_networks(self, nets: nn.ModuleDict, read_checkpoint: Callable[[str], dict]) -> None:
         if self.cfg.global_from:
-            state = load_checkpoint(resolve_checkpoint(self.cfg.global_from), map_location="cpu")
+            state = read_checkpoint(self.cfg.global_from)
             if state["config"].get("method") != self.name or state["config"].get("n_local_enhancers"):
                 raise ConfigError(f"global_from: {self.cfg.global_from} is not a run of pix2pixhd's global "
                                   "generator (n_local_enhancers: 0)")

@@ -23,6 +23,7 @@ from munit.training.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
     load_networks,
+    resolve_checkpoint,
     save_checkpoint,
 )
 from munit.training.distributed import SINGLE, World, broadcast_state, data_parallel, step_seed
@@ -69,7 +70,7 @@ class Trainer:
         self.method: Method = build_method(cfg).to(device)
         self.method.setup_training(device)
         self.nets: nn.ModuleDict = self.method.build_networks().to(device)
-        self.method.start_networks(self.nets)
+        self.method.start_networks(self.nets, lambda run: load_checkpoint(resolve_checkpoint(run), map_location="cpu"))
         if cfg.channels_last:
             self.nets.to(memory_format=torch.channels_last)
         if cfg.compile:
