@@ -58,6 +58,9 @@ MODELS = {
     "SPADE (label maps), seed 1": ("shapelabels_spade.yaml", ["seed=1"]),
     "BicycleGAN, layer norm": ("bicyclegan.yaml", ["gen.norm=ln"]),
     "BicycleGAN, layer norm, seed 1": ("bicyclegan.yaml", ["gen.norm=ln", "seed=1"]),
+    # Issue 18: InfoGAN's code term, five categories for the five hue modes.
+    "CycleGAN + noise + InfoGAN code": ("cyclegan_noise.yaml", ["info_w=1", "info_categories=5"]),
+    "CycleGAN + noise + InfoGAN code, seed 1": ("cyclegan_noise.yaml", ["info_w=1", "info_categories=5", "seed=1"]),
 }
 COLUMNS = [("content_iou", "content IoU ↑", "{:.3f}"), ("coverage", "hue coverage ↑", "{:.2f}"),
            ("mode_entropy", "mode entropy (bits) ↑", "{:.2f}"), ("mode_accuracy", "ref. mode acc. ↑", "{:.2f}"),

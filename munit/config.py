@@ -127,6 +127,11 @@ class Config:
     identity_w: float = 0.0  # (munit) CycleGAN: identity loss weight (the paper: 0.5 x recon_x_cyc_w).
     pool_size: int = 50  # (munit) CycleGAN, GcGAN: past fakes the discriminators also see; 0 is off.
     ms_w: float = 0.0  # (munit) Mode-seeking term (Mao et al. 2019) of multimodal methods; 1 in MSGAN/DRIT++.
+    info_w: float = 0.0  # (munit) CycleGAN + noise: InfoGAN's code term (Chen et al. 2016), a head per domain
+    #   recovers the random code from each translation (cross-entropy on its categorical part, squared error on
+    #   the rest); 1 in InfoGAN; 0 is off.
+    info_categories: int = 0  # (munit) With info_w: the code's first entries are a one-hot categorical code of
+    #   this many values, drawn uniformly (InfoGAN's c); the rest stays Gaussian.
     gc_w: float = 20.0  # (munit) GcGAN: geometry consistency (lambda_AB 10 x lambda_gc 2 in the authors' code).
     gc_transform: str = "rot"  # (munit) GcGAN: rot (90 degrees; square crops) or vflip (upside down).
     gan_curriculum: int = 10000  # (munit) DiscoGAN: iterations with reconstruction weight 0.01, then 0.5.
@@ -224,7 +229,7 @@ MAX_SIZES = {"gen.dim": 512, "dis.dim": 512, "gen.mlp_dim": 8192, "gen.style_dim
 NON_NEGATIVE = {"keep_last", "num_workers", "weight_decay", "ema_beta", "gan_w", "recon_x_w", "recon_s_w",
                 "recon_c_w", "recon_x_cyc_w", "vgg_w", "label_nc", "recon_kl_w", "recon_kl_cyc_w", "seed", "identity_w",
                 "pool_size", "ms_w", "gc_w", "gan_curriculum", "latent_search_tol", "nce_w", "patch_nce_w", "feat_w",
-                "n_local_enhancers", "niter_fix_global"}
+                "info_w", "info_categories", "n_local_enhancers", "niter_fix_global"}
 
 
 def read_config(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:

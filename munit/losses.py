@@ -40,6 +40,19 @@ def gen_adv_loss(outputs_fake: list[torch.Tensor], gan_type: str) -> torch.Tenso
     return loss
 
 
+def code_recovery_loss(predicted: torch.Tensor, code: torch.Tensor, categories: int = 0) -> torch.Tensor:
+    """InfoGAN's mutual-information term (Chen et al. 2016) as a loss: a head's prediction (N, D) of the
+    code (N, D) a generator was given. The first `categories` entries are a one-hot categorical code,
+    scored by cross-entropy of the predicted logits; the rest continuous, by squared error (a Gaussian of
+    fixed variance, up to scale and constants)."""
+    loss = predicted.new_zeros(())
+    if categories:
+        loss = loss + F.cross_entropy(predicted[:, :categories], code[:, :categories].argmax(1))
+    if code.shape[1] > categories:
+        loss = loss + F.mse_loss(predicted[:, categories:], code[:, categories:])
+    return loss
+
+
 def mode_seeking_loss(y1: torch.Tensor, y2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor,
                       eps: float = 1e-5) -> torch.Tensor:
     """Mao et al. (CVPR 2019): two outputs of one input should differ in proportion to their codes. The

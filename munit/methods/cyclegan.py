@@ -9,13 +9,16 @@ for the discriminators (`pool_size`). The noise variant feeds a per-image Gaussi
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from munit.config import ConfigError
-from munit.losses import mode_seeking_loss, recon_loss
+from munit.losses import code_recovery_loss, mode_seeking_loss, recon_loss
 from munit.methods.base import SINGLE_METHOD_KEYS, GeneratorPass, Method, Term
-from munit.nets.baselines import PatchDis, ResnetGenerator
+from munit.nets.baselines import CodeHead, PatchDis, ResnetGenerator
 
 
 class ImagePool:
@@ -87,8 +90,13 @@ class CycleGAN(Method):
                                       self.noise_dim),
             "dis_a": PatchDis(cfg.input_dim_a, d.dim, d.n_layer, d.norm),
             "dis_b": PatchDis(cfg.input_dim_b, d.dim, d.n_layer, d.norm),
+            **self.code_heads(),
         })
         return self.init_networks(nets)
+
+    def code_heads(self) -> dict[str, nn.Module]:
+        """Networks that recover a translation's code (CycleGAN + noise with info_w); none here."""
+        return {}
 
     def _noise(self, x: torch.Tensor) -> torch.Tensor | None:
         return torch.randn(x.shape[0], self.noise_dim, device=x.device) if self.noise_dim else None
@@ -119,6 +127,10 @@ class CycleGAN(Method):
             noise_a2, noise_b2 = self._noise(x_b), self._noise(x_a)
             terms["ms_a"] = Term(cfg.ms_w, mode_seeking_loss(fake_a, g_ba(x_b, noise_a2), noise_a, noise_a2))
             terms["ms_b"] = Term(cfg.ms_w, mode_seeking_loss(fake_b, g_ab(x_a, noise_b2), noise_b, noise_b2))
+        if self.noise_dim and cfg.info_w > 0:  # InfoGAN: each translation's code, recovered in its domain.
+            for domain, fake, code in (("a", fake_a, noise_a), ("b", fake_b, noise_b)):
+                terms[f"info_{domain}"] = Term(cfg.info_w, code_recovery_loss(nets[f"info_{domain}"](fake), code,
+                                                                              cfg.info_categories))
         redraw = (lambda: self.dis_fakes(nets, x_a, x_b)) if self.noise_dim else None  # Fresh noise for D.
         return GeneratorPass(terms, {"dis_a": fake_a, "dis_b": fake_b}, redraw)
 
@@ -145,9 +157,43 @@ class CycleGAN(Method):
 
 
 class CycleGANNoise(CycleGAN):
+    """CycleGAN with a noise code, the MUNIT paper's baseline; with `info_w`, InfoGAN's code term: a head per
+    domain (`info_a`, `info_b`, trained with the generators) must recover each translation's code, so that
+    the generators cannot ignore it. InfoGAN shares Q's layers with the discriminator; here it is a small
+    network of its own (munit.nets.baselines.CodeHead)."""
+
     name = "cyclegan_noise"
     multimodal = True
+    unused_keys = tuple(k for k in CycleGAN.unused_keys if k not in ("info_w", "info_categories"))
 
     def __init__(self, cfg):
         super().__init__(cfg)
         self.noise_dim = cfg.gen.style_dim
+        if cfg.info_w > 0:
+            self.generator_names = ("gen_ab", "gen_ba", "info_a", "info_b")
+
+    @classmethod
+    def check_config(cls, cfg) -> None:
+        super().check_config(cfg)
+        if cfg.info_categories == 1 or cfg.info_categories > cfg.gen.style_dim:
+            raise ConfigError(f"'info_categories' is {cfg.info_categories}; a categorical code needs 2 to "
+                              f"gen.style_dim ({cfg.gen.style_dim}) values, or 0 for none")
+
+    def code_heads(self) -> dict[str, nn.Module]:
+        if self.cfg.info_w == 0:
+            return {}
+        g, side = self.cfg.gen, min(self.cfg.crop_image_height, self.cfg.crop_image_width)
+        levels = min(4, int(math.log2(side)) - 1)
+        return {f"info_{d}": CodeHead(self.cfg.input_dim(d), g.style_dim, g.dim, levels) for d in "ab"}
+
+    def random_styles(self, n, device, generator=None):
+        """N(0, I) codes whose first `info_categories` entries, if any, are a uniformly drawn one-hot value."""
+        codes = super().random_styles(n, device, generator)
+        k = self.cfg.info_categories
+        if k:
+            picks = torch.randint(k, (n,), device=device, generator=generator)
+            codes[:, :k] = F.one_hot(picks, k).to(codes.dtype).view(n, k, 1, 1)
+        return codes
+
+    def _noise(self, x: torch.Tensor) -> torch.Tensor:
+        return self.random_styles(x.shape[0], x.device).flatten(1)

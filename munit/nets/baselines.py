@@ -244,6 +244,23 @@ class LatentEncoder(nn.Module):
         return self.mu(h), self.logvar(h)
 
 
+class CodeHead(nn.Module):
+    """InfoGAN's Q as a network of its own: image -> (N, code_dim), the code it was made from (logits for a
+    categorical part). Strided convs without norm (a code can live in colour statistics), global average
+    pooling, a linear layer."""
+
+    def __init__(self, in_dim: int, code_dim: int, dim: int = 64, n_downsample: int = 4):
+        super().__init__()
+        layers = [Conv2dBlock(in_dim, dim, 4, 2, 1, "none", "lrelu")]
+        for i in range(1, n_downsample):
+            layers.append(Conv2dBlock(dim * min(2 ** (i - 1), 4), dim * min(2 ** i, 4), 4, 2, 1, "none", "lrelu"))
+        self.model = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.out = nn.Linear(dim * min(2 ** (n_downsample - 1), 4), code_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.model(x))
+
+
 class PatchSampler(nn.Module):
     """CUT's PatchSampleF: for each feature map, the vectors at `ids` (positions in the flattened H x W,
     the same for every image of the batch; drawn when not given), each through a Linear-ReLU-Linear head of
