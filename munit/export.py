@@ -59,6 +59,9 @@ def export(model: Model, output: str | Path, fmt: str) -> list[Path]:
     written, manifest = [], {"format": fmt, "method": model.cfg.method, "iteration": model.iteration,
                              "image_range": [-1, 1], "size_multiple": model.method.size_multiple(),
                              "min_side": MIN_SIDE, "graphs": {}}
+    if model.cfg.label_nc:  # image_a is a one-hot label map (munit.data.labels.label_tensor), not an image.
+        manifest["label_map"] = {"classes": model.cfg.label_nc, "instance_boundaries": model.cfg.use_instance,
+                                 "channels": model.cfg.channels("a"), "values": [0, 1]}
     for name, (module, inputs) in graphs.items():
         module = module.eval()
         args = example_inputs(model, inputs)

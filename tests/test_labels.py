@@ -3,6 +3,8 @@ alignment with the paired photo, the built-in label maps, and label-to-photo tra
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -178,6 +180,15 @@ def test_label_methods_train_on_builtin_label_maps_and_translate_label_files_thr
         translator.translate(Image.fromarray(ids, "P"))
     with pytest.raises(Exception, match="C = 6"):
         translator.translate(torch.zeros(1, 3, 32, 32))
+    assert main(["export", str(run), "--format", "torchscript", "--output", str(tmp_path / "exported")]) == 0
+    manifest = json.loads((tmp_path / "exported" / "export.json").read_text())
+    assert manifest["label_map"] == {"classes": LABEL_CLASSES, "instance_boundaries": True, "channels": 6,
+                                     "values": [0, 1]}
+    graph = torch.jit.load(tmp_path / "exported" / "translate_a2b.pt")
+    onehot = torch.zeros(1, 6, 32, 32)
+    onehot[:, 0] = 1
+    args = (onehot, torch.zeros(1, translator.cfg.gen.style_dim)) if method == "spade" else (onehot,)
+    assert graph(*args).shape == (1, 3, 32, 32)
 
 
 @pytest.mark.parametrize("method", ["pix2pix", "bicyclegan", "pix2pixhd", "spade"])
