@@ -203,3 +203,16 @@ def test_label_methods_train_from_a_folder_of_label_maps_and_photos(tmp_path, me
     translator = Translator.from_pretrained(run)
     out = translator.translate(Image.open(root / "testA" / "000.png"))
     assert out.size[1] == 32 and out.mode == "RGB"
+
+
+def test_negative_and_oversized_ids_are_named(tmp_path):
+    ids = np.zeros((4, 4), np.int32)
+    ids[0, 0] = -3
+    Image.fromarray(ids, "I").save(tmp_path / "neg.tif")  # 32-bit TIFF: PNG has no signed ids.
+    with pytest.raises(DataError, match=r"neg\.tif: class id -3 is out of range for label_nc 4"):
+        open_label(tmp_path / "neg.tif", 4)
+    palette_png(tmp_path / "l.png", np.zeros((4, 4), np.uint8))
+    inst = np.full((4, 4), 2 ** 24, np.int32)
+    Image.fromarray(inst, "I").save(tmp_path / "inst.tif")
+    with pytest.raises(DataError, match=r"inst\.tif: instance ids must be 0 to 8388607"):
+        open_label(tmp_path / "l.png", 4, tmp_path / "inst.tif")

@@ -52,17 +52,18 @@ def read_ids(path: str | Path) -> np.ndarray:
 
 
 def check_classes(ids: np.ndarray, label_nc: int, source: str | Path) -> None:
-    top = int(ids.max()) if ids.size else 0
-    if top >= label_nc or ids.min() < 0:
-        raise DataError(f"{source}: class id {top} is out of range for label_nc {label_nc} (ids must be 0 to "
-                        f"{label_nc - 1}; raise label_nc if the data has more classes)")
+    bad = ids[(ids < 0) | (ids >= label_nc)]
+    if bad.size:
+        raise DataError(f"{source}: class id {int(bad.max() if bad.max() >= label_nc else bad.min())} is out of "
+                        f"range for label_nc {label_nc} (ids must be 0 to {label_nc - 1}; raise label_nc if the "
+                        "data has more classes)")
 
 
 def pack(classes: np.ndarray, instances: np.ndarray | None = None) -> Image.Image:
     """Classes (and instance ids) as one mode "I" image that resizes with NEAREST without mixing them."""
     packed = classes.astype(np.int64) + (0 if instances is None else instances.astype(np.int64) * MAX_CLASSES)
-    if packed.max(initial=0) >= 2 ** 31:
-        raise DataError(f"instance ids up to {int(instances.max())} do not fit; at most {2 ** 31 // MAX_CLASSES - 1}")
+    if packed.max(initial=0) >= 2 ** 31 or packed.min(initial=0) < 0:
+        raise DataError(f"instance ids must be 0 to {2 ** 31 // MAX_CLASSES - 1}")
     return Image.fromarray(packed.astype(np.int32), "I")
 
 
@@ -76,7 +77,10 @@ def open_label(path: str | Path, label_nc: int, instance_path: str | Path | None
         if instances.shape != classes.shape:
             raise DataError(f"{instance_path}: instance map is {instances.shape[1]}x{instances.shape[0]} px but "
                             f"its label map {path} is {classes.shape[1]}x{classes.shape[0]} px")
-    return pack(classes, instances)
+    try:
+        return pack(classes, instances)
+    except DataError as e:
+        raise DataError(f"{instance_path}: {e}") from None
 
 
 def boundaries(instances: torch.Tensor) -> torch.Tensor:
