@@ -1,7 +1,7 @@
 """InfoGAN (Chen et al., NeurIPS 2016) on the built-in line drawings: does a categorical code take the
 shape kind?
 
-    python benchmarks/infogan_shapes.py                      # seeds 0 and 1, 3,000 iterations each
+    python benchmarks/infogan_shapes.py                      # seeds 0 and 1, 2,000 iterations each
     python benchmarks/infogan_shapes.py --seeds 0 --iterations 500
 
 Trains a small unconditional InfoGAN per seed on domain A of builtin:shapes at 32 px (black outlines of
@@ -123,7 +123,7 @@ def shape_classifier(path: Path) -> nn.Module:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    parser.add_argument("--iterations", type=int, default=3000)
+    parser.add_argument("--iterations", type=int, default=2000)
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "infogan")
     args = parser.parse_args()
     args.runs.mkdir(parents=True, exist_ok=True)
