@@ -111,7 +111,30 @@ def batch_statistics(net: nn.Module):
                 m.track_running_stats = track
 
 
-class BicycleGAN(_PairedMethod):
+class EncodedLatent:
+    """Translation, reference encoding and sample grids of a paired method whose generator `gen` takes
+    (A image, latent z) and whose encoder `enc` gives (mu, logvar) of z from a B image: BicycleGAN, SPADE."""
+
+    def encode_style(self, nets, x, domain):
+        if domain != "b":
+            raise UsageError(f"method {self.name!r} encodes the style of B images only")
+        return nets["enc"](x)[0][:, :, None, None]
+
+    def translate(self, nets, x, direction, style=None):
+        self.direction(direction)
+        if style is None:
+            style = self.random_styles(x.shape[0], x.device)
+        return nets["gen"](x, style.flatten(1))
+
+    def sample_columns(self, nets, x, refs, direction, styles):
+        n = x.shape[0]
+        columns = [("input", self.display(x, "a"))]
+        columns += [("random styles", nets["gen"](x, s.flatten().expand(n, -1))) for s in styles]
+        columns += [("reference-guided", nets["gen"](x, z.expand(n, -1))) for z in nets["enc"](refs)[0]]
+        return columns
+
+
+class BicycleGAN(EncodedLatent, _PairedMethod):
     name = "bicyclegan"
     multimodal = True
     reference_guided = True
@@ -170,21 +193,3 @@ class BicycleGAN(_PairedMethod):
             terms["ms"] = Term(cfg.ms_w, mode_seeking_loss(fake_random, nets["gen"](x_a, z_other), z_random, z_other))
         return GeneratorPass(terms, {"dis_vae": fake_encoded, "dis_lr": fake_random},
                              lambda: self.dis_fakes(nets, *batch))  # Latents of their own for D.
-
-    def encode_style(self, nets, x, domain):
-        if domain != "b":
-            raise UsageError("BicycleGAN encodes the style of B images only")
-        return nets["enc"](x)[0][:, :, None, None]
-
-    def translate(self, nets, x, direction, style=None):
-        self.direction(direction)
-        if style is None:
-            style = self.random_styles(x.shape[0], x.device)
-        return nets["gen"](x, style.flatten(1))
-
-    def sample_columns(self, nets, x, refs, direction, styles):
-        n = x.shape[0]
-        columns = [("input", self.display(x, "a"))]
-        columns += [("random styles", nets["gen"](x, s.flatten().expand(n, -1))) for s in styles]
-        columns += [("reference-guided", nets["gen"](x, z.expand(n, -1))) for z in nets["enc"](refs)[0]]
-        return columns

@@ -19,9 +19,9 @@ import torch
 from torch import nn
 
 from munit.config import ConfigError
-from munit.errors import UsageError
 from munit.losses import gen_adv_loss
 from munit.methods.base import GeneratorPass, Method, Term, other_methods_keys, weighted_total
+from munit.methods.paired import EncodedLatent
 from munit.nets.blocks import init_weights
 from munit.nets.spade import UPSAMPLINGS, MultiscaleDis, SPADEEncoder, SPADEGenerator, feature_matching
 from munit.nets.vgg import load_vgg19, vgg19_loss
@@ -48,7 +48,7 @@ class VGG19Loss:
         return {"vgg": Term(self.cfg.vgg_w, vgg19_loss(self.vgg, fake, x_b))} if self.cfg.vgg_w > 0 else {}
 
 
-class SPADEMethod(VGG19Loss, Method):
+class SPADEMethod(EncodedLatent, VGG19Loss, Method):
     name = "spade"
     multimodal = True
     reference_guided = True
@@ -125,21 +125,3 @@ class SPADEMethod(VGG19Loss, Method):
                             gen_adv_loss([layers[-1] for layers in fake], self.cfg.dis.gan_type))
         terms["fm"] = Term(self.cfg.feat_w, feature_matching(fake, real))
         return weighted_total(terms)
-
-    def encode_style(self, nets, x, domain):
-        if domain != "b":
-            raise UsageError("SPADE encodes the style of B images (photos) only")
-        return nets["enc"](x)[0][:, :, None, None]
-
-    def translate(self, nets, x, direction, style=None):
-        self.direction(direction)
-        if style is None:
-            style = self.random_styles(x.shape[0], x.device)
-        return nets["gen"](x, style.flatten(1))
-
-    def sample_columns(self, nets, x, refs, direction, styles):
-        n = x.shape[0]
-        columns = [("input", self.display(x, "a"))]
-        columns += [("random styles", nets["gen"](x, s.flatten().expand(n, -1))) for s in styles]
-        columns += [("reference-guided", nets["gen"](x, z.expand(n, -1))) for z in nets["enc"](refs)[0]]
-        return columns
