@@ -60,6 +60,9 @@ class GenConfig:
     mlp_dim: int = 256  # Width of the MLP that maps a style code to AdaIN parameters.
     norm: str = "in"  # (munit) pix2pix, BicycleGAN: the U-Net's norm, in, bn (the official pix2pix's) or ln;
     #   SPADE: the norm its blocks modulate, bn (the paper's) or in.
+    where_add: str = "all"  # (munit) BicycleGAN: where the latent enters the U-Net: input, all (concatenated to
+    #   the input of one or every down level, the official code's two ways) or norm (scales and shifts each
+    #   normalised up level, as AdaIN: the most diverse outputs at CPU budgets, less realistic ones).
 
 
 @dataclass
@@ -221,6 +224,7 @@ CHOICES = {
     "dis.gan_type": ("lsgan", "nsgan", "hinge"),
     "gc_transform": ("rot", "vflip"),
     "gen.norm": ("in", "bn", "ln"),
+    "gen.where_add": ("input", "all", "norm"),
     "input_dim_a": (1, 3, 4),
     "input_dim_b": (1, 3, 4),
 }

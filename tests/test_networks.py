@@ -152,3 +152,27 @@ def test_unet_layer_norm_keeps_a_per_channel_offset_that_instance_norm_removes()
     unet = UnetGenerator(3, 3, 5, 4, latent_dim=2, norm="ln")
     assert any(isinstance(m, LayerNorm) for m in unet.modules())
     assert unet(torch.rand(2, 3, 32, 32), torch.randn(2, 2)).shape == (2, 3, 32, 32)
+
+
+def test_unet_where_add_puts_the_latent_at_the_input_at_every_level_or_in_the_up_norms():
+    """where_add "input" and "all" concatenate z (the official BicycleGAN's two ways), "norm" scales and shifts
+    each normalised up level by z; in every case a different z gives a different output."""
+    torch.manual_seed(0)
+    x, z1, z2 = torch.rand(2, 3, 32, 32), torch.randn(2, 4), torch.randn(2, 4)
+    widths = {}
+    for where in ("input", "all", "norm"):
+        unet = UnetGenerator(3, 3, 5, 4, latent_dim=4, where_add=where)
+        widths[where] = [level[-2 if len(level) > 2 else -1].in_channels for level in unet.down]
+        assert (unet(x, z1) - unet(x, z2)).abs().mean() > 1e-3
+        with pytest.raises(ValueError, match="latent vector of 4 values"):
+            unet(x)
+    assert widths["input"] == [3 + 4, 4, 8, 16, 32]
+    assert widths["all"] == [3 + 4, 4 + 4, 8 + 4, 16 + 4, 32 + 4]
+    assert widths["norm"] == [3, 4, 8, 16, 32]
+    unet = UnetGenerator(3, 3, 5, 4, latent_dim=4, where_add="norm")
+    assert [m.out_features for m in unet.modulation] == [2 * 32, 2 * 16, 2 * 8, 2 * 4]  # (scale, shift) per level.
+    init_weights(unet, "gaussian")
+    unet.reset_modulation()
+    assert unet.modulation[0].weight.std() > 0.1  # PyTorch's default (bound 1/2 here), not N(0, 0.02).
+    with pytest.raises(ValueError, match="where_add must be"):
+        UnetGenerator(3, 3, 5, 4, latent_dim=4, where_add="middle")

@@ -6,7 +6,12 @@ truth (`recon_x_w`, 100 in the paper). BicycleGAN (Zhu et al., NeurIPS 2017): th
 and KL to N(0, I) (`recon_kl_w`, 0.01); cLR-GAN: z drawn from N(0, I), recovered by the encoder from the
 output (`recon_s_w`, 0.5; this term trains the generator only). Each cycle has its own PatchGAN. As the
 official code, a batch of two or more is split: its first half goes through both cycles, its second
-half's B images are the real images of the cLR-GAN's discriminator.
+half's B images are the real images of the cLR-GAN's discriminator; G has no dropout.
+
+Differs from the official code: z may scale and shift G's normalised up levels (`gen.where_add: norm`,
+the shipped config's) instead of being concatenated (`input`, `all`); the encoder is strided convs
+without norm (theirs a ResNet with instance norm) and starts with He init; one PatchGAN per cycle (theirs
+two scales). See docs/results.md for what each choice did.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from munit.errors import UsageError
 from munit.losses import mode_seeking_loss, recon_loss
 from munit.methods.base import GeneratorPass, Method, Term, other_methods_keys
 from munit.nets.baselines import LatentEncoder, PatchDis, UnetGenerator
+from munit.nets.blocks import init_weights
 
 
 class _PairedMethod(Method):
@@ -141,17 +147,26 @@ class BicycleGAN(EncodedLatent, _PairedMethod):
     generator_names = ("gen", "enc")
     discriminator_names = ("dis_vae", "dis_lr")  # One per cycle: cVAE-GAN's and cLR-GAN's fakes.
     adversarial_terms = {"dis_vae": "adv_vae", "dis_lr": "adv_lr"}
-    unused_keys = _PairedMethod.unused_keys + other_methods_keys("gen.norm")
+    unused_keys = _PairedMethod.unused_keys + other_methods_keys("gen.norm", "gen.where_add")
 
     def build_networks(self) -> nn.ModuleDict:
         cfg, nz = self.cfg, self.cfg.gen.style_dim
         return self.init_networks(nn.ModuleDict({
             "gen": UnetGenerator(cfg.channels("a"), cfg.input_dim_b, self.levels, cfg.gen.dim, latent_dim=nz,
-                                 norm=cfg.gen.norm),
+                                 dropout=False, norm=cfg.gen.norm, where_add=cfg.gen.where_add),
             "enc": LatentEncoder(cfg.input_dim_b, nz, cfg.gen.dim, n_downsample=min(4, self.levels - 1)),
             "dis_vae": PatchDis(cfg.input_dim_b, cfg.dis.dim, cfg.dis.n_layer, cfg.dis.norm),
             "dis_lr": PatchDis(cfg.input_dim_b, cfg.dis.dim, cfg.dis.n_layer, cfg.dis.norm),
         }))
+
+    def init_networks(self, nets: nn.ModuleDict) -> nn.ModuleDict:
+        """As the other methods, but E gets He init whatever `init` is: without a norm, N(0, 0.02) weights
+        give every image the same code at the start (spread 1e-4 over test images), and G learns to ignore
+        a code that carries nothing; and G's modulation layers keep PyTorch's default (see `reset_modulation`)."""
+        nets = super().init_networks(nets)
+        init_weights(nets["enc"], "kaiming")
+        nets["gen"].reset_modulation()
+        return nets
 
     def _latents(self, nets, x_b):
         """The encoder's posterior of x_b, a sample of it, and a sample of the prior."""

@@ -154,13 +154,21 @@ class UnetGenerator(nn.Module):
     by transposed convs with skip connections; dropout 0.5 in the up levels between two 8*dim levels.
     `norm` "in" (munit's default), "bn" (the official pix2pix; its convs then have no bias but the last) or
     "ln" (layer norm, which keeps per-channel offsets: a global colour, or a broadcast latent's effect).
-    `latent_dim` > 0 concatenates a broadcast latent vector to the input of every down level (BicycleGAN's
-    G with `where_add all`; with the latent at the input only, G learns to ignore it for longer)."""
+    A latent vector z (`latent_dim` > 0) enters where `where_add` says: "input" (concatenated, broadcast,
+    to the image) or "all" (to the input of every down level), the official BicycleGAN's two ways; or
+    "norm" (munit's): every norm of the up path is followed by a per-channel scale and shift computed from
+    z by a linear layer, as AdaIN does. A broadcast z concatenated before a conv adds a constant to each
+    channel, which the instance norm after the conv removes: only the outermost and innermost levels carry
+    it to the output (docs/results.md, issue 17)."""
 
     def __init__(self, in_dim: int, out_dim: int, levels: int, dim: int = 64, latent_dim: int = 0,
-                 dropout: bool = True, norm: str = "in"):
+                 dropout: bool = True, norm: str = "in", where_add: str = "all"):
         super().__init__()
-        self.latent_dim = latent_dim
+        if where_add not in ("input", "all", "norm"):
+            raise ValueError(f"where_add must be input, all or norm; got {where_add!r}")
+        self.latent_dim, self.where_add = latent_dim, where_add
+        self.concat = [latent_dim if where_add == "all" or (where_add == "input" and i == 0) else 0
+                       for i in range(levels)]  # Latent channels concatenated to each down level's input.
         widths = [dim * min(2 ** i, 8) for i in range(levels)]
         norms = {"in": (nn.InstanceNorm2d, True), "ln": (LayerNorm, True), "bn": (nn.BatchNorm2d, False)}
         make_norm, bias = norms[norm]
@@ -168,7 +176,7 @@ class UnetGenerator(nn.Module):
         previous = in_dim
         for i, width in enumerate(widths):
             layers: list[nn.Module] = [] if i == 0 else [nn.LeakyReLU(0.2)]
-            layers.append(nn.Conv2d(previous + latent_dim, width, 4, 2, 1, bias=bias))
+            layers.append(nn.Conv2d(previous + self.concat[i], width, 4, 2, 1, bias=bias))
             if 0 < i < levels - 1:
                 layers.append(make_norm(width))
             self.down.append(nn.Sequential(*layers))
@@ -184,6 +192,16 @@ class UnetGenerator(nn.Module):
             if dropout and widths[i - 1] == 8 * dim and i < levels - 1:  # pix2pix's middle 8*dim blocks.
                 layers.append(nn.Dropout(0.5))
             self.up.append(nn.Sequential(*layers))
+        # One (scale, shift) layer per normalised up level, in the order of `up`.
+        self.modulation = nn.ModuleList(nn.Linear(latent_dim, 2 * widths[i - 1]) for i in reversed(range(1, levels))
+                                        if latent_dim and where_add == "norm")
+
+    def reset_modulation(self) -> None:
+        """PyTorch's default init for the modulation layers (uniform, bound 1/sqrt(latent_dim)): z then moves
+        each channel's scale by about half from the start. With N(0, 0.02) or zero weights G starts blind to
+        z and learns to use it several times more slowly (issue 17)."""
+        for layer in self.modulation:
+            layer.reset_parameters()
 
     def official_prefixes(self) -> dict[str, str]:
         """Module prefixes of this net -> those of the official pix2pix `UnetGenerator`, whose levels nest
@@ -214,13 +232,23 @@ class UnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         skips = []
-        for layer in self.down:
-            x = layer(with_latent(x, z, self.latent_dim))
+        for layer, extra in zip(self.down, self.concat, strict=True):
+            x = layer(with_latent(x, z, extra))
             skips.append(x)
         x = self.up[0](skips.pop())
-        for layer in self.up[1:]:
+        for j, layer in enumerate(self.up[1:]):
+            x = self._modulate(x, z, j)
             x = layer(torch.cat([x, skips.pop()], 1))
         return x
+
+    def _modulate(self, x: torch.Tensor, z: torch.Tensor | None, j: int) -> torch.Tensor:
+        """The output of up level j scaled and shifted per channel by z (where_add "norm")."""
+        if not self.modulation:
+            return x
+        if z is None:
+            raise ValueError(f"this generator needs a latent vector of {self.latent_dim} values per image")
+        scale, shift = self.modulation[j](z.view(z.shape[0], self.latent_dim)).chunk(2, 1)
+        return x * (1 + scale[:, :, None, None]) + shift[:, :, None, None]
 
 
 class LatentEncoder(nn.Module):
