@@ -39,6 +39,8 @@ MODELS = {
     "CycleGAN": ("cyclegan.yaml", []),
     "CycleGAN + noise": ("cyclegan_noise.yaml", []),
     "BicycleGAN (paired)": ("bicyclegan.yaml", []),
+    "BicycleGAN (paired), seed 1": ("bicyclegan.yaml", ["seed=1"]),
+    "BicycleGAN, latent concatenated": ("bicyclegan.yaml", ["gen.where_add=all"]),
     # Issue 16: the survey's other unpaired methods, and MUNIT with the mode-seeking term over two seeds.
     "MUNIT, exact mode, seed 1": ("demo.yaml", ["train_mode=exact", "seed=1"]),
     "MUNIT + mode seeking": ("demo.yaml", ["train_mode=exact", "ms_w=1"]),
@@ -146,17 +148,14 @@ def table_lines(records: dict[str, dict]) -> dict[str, str]:
 def merge_results(records: dict[str, dict], train: float, path: Path, figure: Path) -> None:
     """Replace or add the rows of `records` in the table of `path` (rows in MODELS order) and say below
     the table which command measured them; the rest of the file is kept."""
-    text = path.read_text()
-    new = table_lines(records)
-    old = {line.split("|")[1].strip(): line for line in text.splitlines()
-           if line.startswith("| ") and not line.startswith("| method |")}
-    rows = {**old, **new}
-    ordered = [rows[name] for name in MODELS if name in rows] + [v for k, v in rows.items() if k not in MODELS]
-    lines = text.splitlines()
+    lines = path.read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("| method |")) + 2
     end = start
     while end < len(lines) and lines[end].startswith("| "):
         end += 1
+    old = {line.split("|")[1].strip(): line for line in lines[start:end]}  # This table's rows only.
+    rows = {**old, **table_lines(records)}
+    ordered = [rows[name] for name in MODELS if name in rows] + [v for k, v in rows.items() if k not in MODELS]
     command = "python benchmarks/paper_table.py " + " ".join(sys.argv[1:])
     note = (f"Rows {', '.join(records)}: `{command.strip()}` (training {train:.0f} min; figure: "
             f"[{figure.name}](images/{figure.name})).")
