@@ -33,7 +33,8 @@ class AutoEncoderMethod(Method):
         """The networks, not yet initialised."""
         cfg = self.cfg
         dis_kwargs = {k: v for k, v in dataclasses.asdict(cfg.dis).items() if k != "gan_type"}
-        gen_kwargs = {k: v for k, v in dataclasses.asdict(cfg.gen).items() if k != "norm"}  # The U-Net's.
+        gen_kwargs = {k: v for k, v in dataclasses.asdict(cfg.gen).items()
+                      if k not in ("norm", "where_add")}  # The U-Net's.
         nets = nn.ModuleDict({
             "gen_a": self.generator_class(cfg.input_dim_a, **gen_kwargs),
             "gen_b": self.generator_class(cfg.input_dim_b, **gen_kwargs),
