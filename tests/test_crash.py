@@ -33,8 +33,11 @@ def start(config, run, resume: bool) -> subprocess.Popen:
 
 
 def logged_iterations(run) -> int:
+    """The last iteration in the run's log; a line still being written (no newline yet) is not counted: a read
+    can land between the trainer's write and its end (seen once in a fresh clone's run)."""
     log = run / "log.jsonl"
-    lines = log.read_text().splitlines() if log.exists() else []
+    text = log.read_text() if log.exists() else ""
+    lines = text[:text.rfind("\n") + 1].splitlines()
     return json.loads(lines[-1])["iteration"] if lines else 0
 
 
