@@ -8,7 +8,7 @@ import dataclasses
 import torch
 from torch import nn
 
-from munit.methods.base import Method, Term
+from munit.methods.base import SINGLE_METHOD_KEYS, Method, Term
 from munit.nets.discriminator import MsImageDis
 from munit.nets.vgg import load_vgg16, perceptual_loss
 
@@ -34,7 +34,7 @@ class AutoEncoderMethod(Method):
         cfg = self.cfg
         dis_kwargs = {k: v for k, v in dataclasses.asdict(cfg.dis).items() if k != "gan_type"}
         gen_kwargs = {k: v for k, v in dataclasses.asdict(cfg.gen).items()
-                      if k not in ("norm", "where_add")}  # The U-Net's.
+                      if f"gen.{k}" not in SINGLE_METHOD_KEYS}  # Other methods' gen keys (the U-Net's norm...).
         nets = nn.ModuleDict({
             "gen_a": self.generator_class(cfg.input_dim_a, **gen_kwargs),
             "gen_b": self.generator_class(cfg.input_dim_b, **gen_kwargs),
