@@ -69,9 +69,10 @@ class Translator:
         return folder
 
     @torch.no_grad()
-    def translate(self, images: ImageLike, direction: str = "a2b", num_styles: int | None = None,
+    def translate(self, images: ImageLike, direction: str | None = None, num_styles: int | None = None,
                   style: ImageLike | torch.Tensor | None = None, seed: int | None = None) -> Any:
-        """Translate `images` of the source domain of `direction` ('a2b' or 'b2a').
+        """Translate `images` of the source domain of `direction` ('a2b' or 'b2a'; a multi-domain method's:
+        the target domain's name; default: the method's first direction).
 
         - default: one output per image, with a random style for multimodal methods;
         - `num_styles=K`: K outputs per image with K random styles (the same K for every image): a list
@@ -79,14 +80,14 @@ class Translator:
         - `style`: a reference image of the target domain whose style every output takes, or style codes
           (style_dim,), (N, style_dim) or (N, style_dim, 1, 1).
         `seed` makes the random styles reproducible."""
-        direction = self.method.direction(direction)
+        direction = self._direction(direction)
         x, kind = self._to_batch(images, direction.source)
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         if style is not None and num_styles is not None:
             raise UsageError("give num_styles or style, not both")
         if num_styles is not None:
             _check_count(num_styles, "num_styles", 1)
-            codes = self.method.styles(self.nets, num_styles, self.device, generator=gen)
+            codes = self.method.styles(self.nets, num_styles, self.device, generator=gen, domain=direction.target)
             outs = torch.stack([self._translate(x, direction, None if codes is None else
                                                 codes[k:k + 1].expand(len(x), -1, -1, -1))
                                 for k in range(num_styles)], dim=1)
@@ -94,7 +95,7 @@ class Translator:
         if style is not None:
             codes = self._style_codes(style, direction.target, len(x))
         else:
-            codes = self.method.styles(self.nets, len(x), self.device, generator=gen)
+            codes = self.method.styles(self.nets, len(x), self.device, generator=gen, domain=direction.target)
         return self._from_batch(self._translate(x, direction, codes), kind)
 
     @torch.no_grad()
@@ -119,12 +120,12 @@ class Translator:
 
     @torch.no_grad()
     def interpolate(self, image: ImageLike, style_a: ImageLike | torch.Tensor, style_b: ImageLike | torch.Tensor,
-                    steps: int = 8, direction: str = "a2b") -> Any:
+                    steps: int = 8, direction: str | None = None) -> Any:
         """Translations of one image with styles linearly interpolated from style_a to style_b (reference
         images of the target domain or style codes): `steps` outputs, as a list for a PIL image, else
         stacked along the first axis."""
         _check_count(steps, "steps", 2)
-        direction = self.method.direction(direction)
+        direction = self._direction(direction)
         if not self.method.reference_guided and not self.method.multimodal:
             raise UsageError(f"method {self.method.name!r} has no style to interpolate")
         x, kind = self._to_batch(image, direction.source)
@@ -135,6 +136,9 @@ class Translator:
         codes = (1 - weights) * a + weights * b
         outs = self._translate(x.expand(steps, -1, -1, -1), direction, codes)
         return self._from_batch(outs, kind, one_image_list=True)
+
+    def _direction(self, value: str | None):
+        return self.method.direction(value if value is not None else self.method.directions[0])
 
     # Conversion between the accepted image kinds and (N, C, H, W) tensors.
     def _to_batch(self, images: ImageLike, domain: str) -> tuple[torch.Tensor, str]:

@@ -127,7 +127,7 @@ class App:
                 if not self.t.method.multimodal:
                     raise UploadError(f"method {self.t.method.name!r} has no style to interpolate")
                 gen = torch.Generator().manual_seed(seed)
-                codes = self.t.method.styles(self.t.nets, 2, self.t.device, gen).flatten(1)
+                codes = self.t.method.styles(self.t.nets, 2, self.t.device, gen, domain=direction.target).flatten(1)
                 outputs = self.t.interpolate(image, codes[0], codes[1], STEPS, direction)
                 return {"images": [data_url(o) for o in outputs], "seed": seed}
         raise UploadError(f"unknown action {action!r}", HTTPStatus.NOT_FOUND)

@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="trainer of a NVlabs/MUNIT checkpoint (its --trainer MUNIT|UNIT; default: the config's)")
     p.add_argument("--input", required=True, help="image file or folder of images")
     p.add_argument("--output", required=True, help="folder for the translations")
-    p.add_argument("--direction", choices=DIRECTIONS, default="a2b", help="a2b (default) or b2a")
+    p.add_argument("--direction", help="a2b (default) or b2a; for a multi-domain method (StarGAN v2) the "
+                   "target domain's name (default: its first domain)")
     p.add_argument("--num-styles", type=_positive,
                    help="random styles per input, for multimodal methods (default 10)")
     p.add_argument("--style", help="reference image of the target domain whose style to copy")
@@ -227,8 +228,8 @@ def _translate(args: argparse.Namespace) -> None:
     if args.num_styles is not None and not model.method.multimodal:
         raise UsageError(f"--num-styles: method {model.cfg.method!r} gives one output per input "
                          f"(multimodal methods: {', '.join(n for n, m in METHODS.items() if m.multimodal)})")
-    written = translate_files(model, args.input, args.output, args.direction, args.num_styles or 10, args.style,
-                              args.seed)
+    direction = args.direction or model.method.directions[0]
+    written = translate_files(model, args.input, args.output, direction, args.num_styles or 10, args.style, args.seed)
     print(f"wrote {len(written)} image{'' if len(written) == 1 else 's'} to {args.output}")
 
 

@@ -60,6 +60,7 @@ class GenConfig:
     mlp_dim: int = 256  # Width of the MLP that maps a style code to AdaIN parameters.
     norm: str = "in"  # (munit) pix2pix, BicycleGAN: the U-Net's norm, in, bn (the official pix2pix's) or ln;
     #   SPADE: the norm its blocks modulate, bn (the paper's) or in.
+    latent_dim: int = 16  # (munit) StarGAN v2: length of the random code its mapping network maps to a style code.
     where_add: str = "all"  # (munit) BicycleGAN: where the latent enters the U-Net: input, all (concatenated to
     #   the input of one or every down level, the official code's two ways) or norm (scales and shifts each
     #   normalised up level, as AdaIN: the most diverse outputs at CPU budgets, less realistic ones).
@@ -135,6 +136,10 @@ class Config:
     #   the rest); 1 in InfoGAN; 0 is off.
     info_categories: int = 0  # (munit) With info_w: the code's first entries are a one-hot categorical code of
     #   this many values, drawn uniformly (InfoGAN's c); the rest stays Gaussian.
+    r1_w: float = 1.0  # (munit) StarGAN v2: R1 penalty on the discriminator's gradient at real images (lambda_reg).
+    ds_w: float = 1.0  # (munit) StarGAN v2: diversity-sensitive loss, its start value (lambda_ds; 1, AFHQ 2) ...
+    ds_iter: int = 100000  # (munit) ... decayed linearly to 0 over this many iterations.
+    lr_mapping: float = 0.000001  # (munit) StarGAN v2: the mapping network's learning rate (f_lr, 1e-6).
     gc_w: float = 20.0  # (munit) GcGAN: geometry consistency (lambda_AB 10 x lambda_gc 2 in the authors' code).
     gc_transform: str = "rot"  # (munit) GcGAN: rot (90 degrees; square crops) or vflip (upside down).
     gan_curriculum: int = 10000  # (munit) DiscoGAN: iterations with reconstruction weight 0.01, then 0.5.
@@ -177,7 +182,11 @@ class Config:
     crop_image_height: int = 256  # Training crop (random in training, centred in tests).
     crop_image_width: int = 256  # Training crop width.
     flip: bool = True  # (munit) Random horizontal flips in training.
-    data_root: str | None = None  # Folder with trainA/trainB/testA/testB, or "builtin:shapes".
+    data_root: str | None = None  # Folder with trainA/trainB/testA/testB, or "builtin:shapes"; multi-domain
+    #   methods (StarGAN v2): a folder with train/<domain>/ and test/<domain>/ folders.
+    domains: str | None = None  # (munit) Multi-domain methods: the domains, comma-separated, in label order;
+    #   null: the folders under <data_root>/train/ (sorted), or builtin:shapes's five hues. Every domain takes
+    #   domain A's settings (input_dim_a, new_size_a).
     data_folder_train_a: str | None = None  # List layout: image folder ...
     data_list_train_a: str | None = None  # ... and a text file of paths relative to it.
     data_folder_train_b: str | None = None  # List layout, domain B training images: folder ...
@@ -191,14 +200,14 @@ class Config:
     builtin_test_size: int = 200  # (munit) Images per domain in the built-in test split.
 
     def size_of(self, domain: str) -> int:
-        """Shorter side after resizing for domain 'a' or 'b'."""
-        own = self.new_size_a if domain == "a" else self.new_size_b
+        """Shorter side after resizing for domain 'a' or 'b' (a named domain of a multi-domain method: A's)."""
+        own = self.new_size_b if domain == "b" else self.new_size_a
         size = own if own is not None else self.new_size
         return size if size is not None else min(self.crop_image_height, self.crop_image_width)
 
     def input_dim(self, domain: str) -> int:
-        """Channels of the domain's image files."""
-        return self.input_dim_a if domain == "a" else self.input_dim_b
+        """Channels of the domain's image files (a named domain of a multi-domain method: A's)."""
+        return self.input_dim_b if domain == "b" else self.input_dim_a
 
     def channels(self, domain: str) -> int:
         """Channels of the domain's images as the networks take them: a label map's classes (and instance
@@ -233,7 +242,7 @@ MAX_SIZES = {"gen.dim": 512, "dis.dim": 512, "gen.mlp_dim": 8192, "gen.style_dim
 NON_NEGATIVE = {"keep_last", "num_workers", "weight_decay", "ema_beta", "gan_w", "recon_x_w", "recon_s_w",
                 "recon_c_w", "recon_x_cyc_w", "vgg_w", "label_nc", "recon_kl_w", "recon_kl_cyc_w", "seed", "identity_w",
                 "pool_size", "ms_w", "gc_w", "gan_curriculum", "latent_search_tol", "nce_w", "patch_nce_w", "feat_w",
-                "info_w", "info_categories", "n_local_enhancers", "niter_fix_global"}
+                "info_w", "info_categories", "n_local_enhancers", "niter_fix_global", "r1_w", "ds_w"}
 
 
 def read_config(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
@@ -371,6 +380,11 @@ def _check(cfg: Config, source: str) -> None:
         fail("label_nc", cfg.label_nc, f"expected at most {MAX_CLASSES} classes")
     if cfg.use_instance and not cfg.label_nc:
         fail("use_instance", cfg.use_instance, "instance maps come with label maps; set label_nc too")
+    if cfg.domains is not None:
+        names = [d.strip() for d in cfg.domains.split(",")]
+        if len(names) < 2 or len(set(names)) != len(names) or any(
+                not n or n in ("a", "b") or "/" in n or "\\" in n or n.startswith(".") for n in names):
+            fail("domains", cfg.domains, "expected two or more distinct folder names, comma-separated (not a or b)")
     try:
         parse_policy(cfg.diffaug)
     except ValueError as e:

@@ -14,7 +14,7 @@ from munit.config import Config
 from munit.data.images import IMAGE_EXTENSIONS, DataError, find_images, open_image
 from munit.data.labels import open_label
 from munit.errors import UsageError
-from munit.methods import Direction, Method, build_method, config_from_dict
+from munit.methods import Method, build_method, config_from_dict
 from munit.training.checkpoint import load_checkpoint, load_networks, resolve_checkpoint
 from munit.visual import save_png, to_pil, write_sample_grid
 
@@ -113,7 +113,7 @@ def translate_files(model: Model, inputs: str | Path, output: str | Path, direct
         if style is not None:
             jobs = [("ref", style)]
         elif model.method.multimodal:
-            styles = model.method.styles(model.nets, num_styles, device, generator)
+            styles = model.method.styles(model.nets, num_styles, device, generator, domain=direction.target)
             jobs = ((f"style{j:02d}", styles[j:j + 1]) for j in range(num_styles))
         else:
             jobs = [("out", None)]
@@ -137,17 +137,15 @@ def output_names(paths: list[Path], inputs: Path) -> list[str]:
 def sample_grids(model: Model, output: str | Path, num_inputs: int = 8, num_styles: int = 5, num_refs: int = 4,
                  seed: int = 10) -> list[Path]:
     """One grid per direction on the run's test data (see `munit.visual.sample_grid`)."""
-    from munit.data import build_dataset
+    from munit.data import build_data, displays
 
     device = model.device
     generator = torch.Generator().manual_seed(seed)
-    data = {d: build_dataset(model.cfg, d, "test") for d in "ab"}
+    shown = displays(model.cfg, build_data(model.cfg, "test", type(model.method)), num_inputs, num_refs)
     written = []
-    for direction in map(Direction, model.method.directions):
-        src, tgt = data[direction.source], data[direction.target]
-        x = torch.stack([src[i % len(src)] for i in range(num_inputs)]).to(device)
-        refs = torch.stack([tgt[(len(tgt) - 1 - i) % len(tgt)] for i in range(num_refs)]).to(device)
-        styles = model.method.styles(model.nets, num_styles, device, generator)
+    for direction in map(model.method.direction, model.method.directions):
+        x, refs = shown[direction.source].to(device), shown[f"ref_{direction.target}"].to(device)
+        styles = model.method.random_styles(num_styles, torch.device("cpu"), generator).to(device)
         path = Path(output) / f"{direction}_{model.iteration:08d}.png"
         written.append(write_sample_grid(model.method, model.nets, x, refs, direction, styles, path))
     return written

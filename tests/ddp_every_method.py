@@ -16,7 +16,7 @@ from munit.methods import METHODS
 from munit.training.distributed import broadcast_state, close_world, init_world
 from munit.training.loop import Trainer
 
-from helpers import batch, tiny_config
+from helpers import step_inputs, tiny_config
 
 
 def main(out: Path) -> None:
@@ -29,7 +29,7 @@ def main(out: Path) -> None:
             broadcast_state(trainer.nets, world)
             names = [*trainer.method.generator_names, *trainer.method.discriminator_names]
             before = [p.detach().clone() for n in names for p in trainer.nets[n].parameters()]
-            trainer.step(batch(cfg, 10 + world.rank), batch(cfg, 20 + world.rank))  # Different data per rank.
+            trainer.step(*step_inputs(cfg, 10 + world.rank, 20 + world.rank))  # Different data per rank.
             after = [p.detach().clone() for n in names for p in trainer.nets[n].parameters()]
             flat = torch.cat([p.flatten() for p in after])
             reference = flat.clone()

@@ -65,6 +65,21 @@ def batch(cfg, seed: int) -> torch.Tensor:
     return torch.rand(cfg.batch_size, 3, cfg.crop_image_height, cfg.crop_image_width, generator=gen) * 2 - 1
 
 
+def step_inputs(cfg, seed_a: int, seed_b: int):
+    """(x_a, x_b) of one training step of cfg's method from seeded random values: two image batches, or for
+    a multi-domain method ((x, y), (x_ref, x_ref2, y_trg, z, z2)) as munit.data.domains makes them."""
+    from munit.data.domains import domain_names
+    from munit.methods import METHODS
+
+    if not METHODS[cfg.method].multi_domain:
+        return batch(cfg, seed_a), batch(cfg, seed_b)
+    gen = torch.Generator().manual_seed(seed_a * 1000 + seed_b)
+    n, k = cfg.batch_size, len(domain_names(cfg))
+    labels = [torch.randint(k, (n,), generator=gen) for _ in range(2)]
+    codes = [torch.randn(n, cfg.gen.latent_dim, generator=gen) for _ in range(2)]
+    return (batch(cfg, seed_a), labels[0]), (batch(cfg, seed_b), batch(cfg, seed_b + 7), labels[1], *codes)
+
+
 def params(trainer) -> dict[str, torch.Tensor]:
     """Copies of every network parameter of a trainer, by "<network>.<parameter>"."""
     return {f"{n}.{k}": p.detach().clone() for n, m in trainer.nets.items() for k, p in m.named_parameters()}

@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from munit.config import BUILTIN_PREFIX, Config
 from munit.data.builtin import BUILTIN_DATASETS, BUILTIN_LABELS
+from munit.data.domains import DomainImages, build_domains, display_sources, domain_batches, domain_names
 from munit.data.images import DataError, FileDataset, HalfDataset, ImageDataset, PairedDataset, find_images, read_list
 from munit.data.labels import LabelFiles
 
@@ -153,3 +154,51 @@ def stack(dataset: ImageDataset, count: int) -> torch.Tensor:
     if len(dataset) == 0:
         raise DataError("data set is empty")
     return torch.stack([dataset[i % len(dataset)] for i in range(count)])
+
+
+# What the training loop asks of the data, whatever the method: two domains (a, b) or many (DomainImages).
+Data = dict[str, ImageDataset] | DomainImages
+NUM_DISPLAY_REFS = 4  # Reference images per target domain in a sample grid.
+
+
+def build_data(cfg: Config, split: str, method) -> Data:
+    """A split's data for a method class: its named domains (multi-domain methods), else domains a and b."""
+    return build_domains(cfg, split) if method.multi_domain else build_split(cfg, split, method.paired)
+
+
+def batches(cfg: Config, data: Data, start: int, device: torch.device, method, num_workers: int | None = None,
+            world=None):
+    """Endless (x_a, x_b) training batches for the method class (see `training_batches`, `domain_batches`)."""
+    if method.multi_domain:
+        return domain_batches(cfg, data, cfg.gen.latent_dim, start, device, num_workers, world)
+    return training_batches(cfg, data, start, device, method.paired, num_workers, world)
+
+
+def parts(cfg: Config, data: Data) -> dict[str, ImageDataset]:
+    """The data set of each domain, by name."""
+    if isinstance(data, DomainImages):
+        return dict(zip(domain_names(cfg), data.parts, strict=True))
+    return dict(data)
+
+
+def displays(cfg: Config, data: Data, inputs: int | None = None, refs: int = NUM_DISPLAY_REFS
+             ) -> dict[str, torch.Tensor]:
+    """Fixed batches for sample grids: `inputs` images by source domain ("a", "b"; "a" holds every domain
+    of a multi-domain method in turn; default display_size, at most the domain's count) and `refs`
+    references per target domain ("ref_<domain>")."""
+    by_name = parts(cfg, data)
+    out = {}
+    if isinstance(data, DomainImages):
+        out["a"] = display_sources(data, inputs or cfg.display_size)
+    else:
+        out.update({d: stack(ds, inputs or min(cfg.display_size, len(ds))) for d, ds in by_name.items()})
+    for d, ds in by_name.items():
+        out[f"ref_{d}"] = torch.stack([ds[(len(ds) - 1 - i) % len(ds)] for i in range(refs)])
+    return out
+
+
+def to_device(batch, device: torch.device):
+    """A batch (a tensor, or tuples of tensors) on `device`."""
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(to_device(b, device) for b in batch)
+    return batch.to(device, non_blocking=True)

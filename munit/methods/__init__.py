@@ -29,12 +29,13 @@ from munit.methods.munit import MUNIT
 from munit.methods.paired import BicycleGAN, Pix2Pix
 from munit.methods.pix2pixhd import Pix2PixHD
 from munit.methods.spade import SPADEMethod
+from munit.methods.stargan_v2 import StarGANv2
 from munit.methods.unit import UNIT
 
 METHODS: dict[str, type[Method]] = {
     "munit": MUNIT, "unit": UNIT, "cyclegan": CycleGAN, "cyclegan_noise": CycleGANNoise, "pix2pix": Pix2Pix,
     "bicyclegan": BicycleGAN, "discogan": DiscoGAN, "cogan": CoGAN, "gcgan": GcGAN, "cut": CUT,
-    "pix2pixhd": Pix2PixHD, "spade": SPADEMethod,
+    "pix2pixhd": Pix2PixHD, "spade": SPADEMethod, "stargan_v2": StarGANv2,
 }
 
 

@@ -20,12 +20,14 @@ from munit.nets.diffaug import diff_augment, parse_policy
 
 DIRECTIONS = ("a2b", "b2a")
 # Keys of one method each (GcGAN, DiscoGAN, CoGAN, CUT, pix2pix, pix2pixHD, BicycleGAN's gen.where_add;
-# gen.norm: pix2pix, BicycleGAN, SPADE; feat_w: pix2pixHD, SPADE; info_*: CycleGAN + noise):
+# gen.norm: pix2pix, BicycleGAN, SPADE; feat_w: pix2pixHD, SPADE; info_*: CycleGAN + noise; StarGAN v2's
+# r1_w, ds_*, lr_mapping, gen.latent_dim, domains):
 # every other method lists them among its unused keys.
 SINGLE_METHOD_KEYS = ("gc_w", "gc_transform", "gan_curriculum", "latent_search_steps", "latent_search_tol",
                       "test_noise", "nce_w", "nce_idt", "nce_layers", "nce_patches", "nce_dim", "nce_t",
                       "flip_equivariance", "gen.norm", "patch_nce_w", "feat_w", "n_local_enhancers",
-                      "niter_fix_global", "global_from", "info_w", "info_categories", "gen.where_add")
+                      "niter_fix_global", "global_from", "info_w", "info_categories", "gen.where_add",
+                      "r1_w", "ds_w", "ds_iter", "lr_mapping", "gen.latent_dim", "domains")
 
 
 def other_methods_keys(*own: str) -> tuple[str, ...]:
@@ -50,6 +52,24 @@ class Direction(str):
     @property
     def target(self) -> str:
         return self[2]
+
+
+class TargetDomain(Direction):
+    """A multi-domain method's direction: the name of its target domain. Inputs may come from any domain and
+    take domain A's settings (channels, size), hence `source` 'a'."""
+
+    def __new__(cls, value: object, allowed: tuple[str, ...], who: str) -> TargetDomain:
+        if not isinstance(value, str) or value not in allowed:
+            raise UsageError(f"{who} translates to the domains {', '.join(allowed)}, not {short_value(value)}")
+        return str.__new__(cls, value)
+
+    @property
+    def source(self) -> str:
+        return "a"
+
+    @property
+    def target(self) -> str:
+        return str(self)
 
 
 class Term(NamedTuple):
@@ -96,6 +116,7 @@ class Method:
     paired = False  # Whether it trains on aligned (A_i, B_i) pairs.
     fixed_size = False  # Whether its networks take only the training crop size (e.g. a U-Net down to 1x1).
     takes_labels = False  # Whether domain A may hold semantic label maps (`label_nc`).
+    multi_domain = False  # Whether it translates between named domains (`domains`); its directions are their names.
     unused_keys: tuple[str, ...] = ()  # Config keys it ignores; a config that sets them gets a warning.
     generator_names: tuple[str, ...] = ("gen_a", "gen_b")
     discriminator_names: tuple[str, ...] = ("dis_a", "dis_b")
@@ -141,7 +162,14 @@ class Method:
 
     def direction(self, value: object) -> Direction:
         """`value` as a Direction this method translates in; UsageError otherwise."""
+        if self.multi_domain:
+            return TargetDomain(value, self.directions, f"method {self.name!r}")
         return Direction(value, self.directions, f"method {self.name!r}")
+
+    def network_lr(self, name: str, lr: float) -> float:
+        """The learning rate of network `name`, whose optimiser's is `lr` (StarGAN v2's mapping network
+        learns far slower than the rest)."""
+        return lr
 
     def setup_training(self, device: torch.device) -> None:
         """Load what only training needs (e.g. a perceptual loss's pretrained network); the trainer calls it."""

@@ -14,9 +14,10 @@ from torch import nn
 from tqdm import tqdm
 
 from munit.config import Config, resolve_paths, resume_changes, save_config, written_by_munit
-from munit.data import build_split, stack, training_batches
+from munit.data import batches, build_data, displays, parts, to_device
+from munit.data.domains import resolve_domains
 from munit.errors import UserError
-from munit.methods import METHODS, Direction, Method, build_method
+from munit.methods import METHODS, Method, build_method
 from munit.training.checkpoint import (
     CheckpointError,
     checkpoint_dir,
@@ -31,7 +32,6 @@ from munit.training.log import RunLog
 from munit.visual import write_index, write_sample_grid
 
 NUM_DISPLAY_STYLES = 5  # Random-style columns of a sample grid.
-NUM_DISPLAY_REFS = 4  # Reference-guided columns of a sample grid.
 
 
 class RunExistsError(UserError, FileExistsError):
@@ -89,7 +89,7 @@ class Trainer:
         self.bad_steps = {"dis": 0, "gen": 0}  # Consecutive skipped updates.
         self.skipped_steps = {"dis": 0, "gen": 0}  # All skipped updates of this process.
         gen = torch.Generator().manual_seed(cfg.seed + 1)
-        self.display_styles = {d: self.method.styles(None, NUM_DISPLAY_STYLES, torch.device("cpu"), gen)
+        self.display_styles = {d: self.method.random_styles(NUM_DISPLAY_STYLES, torch.device("cpu"), gen)
                                for d in self.method.directions} if self.method.multimodal else {}
 
     @property
@@ -97,10 +97,17 @@ class Trainer:
         return self.cfg.lr_dis if self.cfg.lr_dis is not None else self.cfg.lr
 
     def _adam(self, names: tuple[str, ...], lr: float) -> torch.optim.Adam:
-        params = [p for n in names for p in self.nets[n].parameters() if p.requires_grad]
-        params = list({id(p): p for p in params}.values())  # Weights shared between networks, once.
-        return torch.optim.Adam(params, lr=lr, betas=(self.cfg.beta1, self.cfg.beta2),
-                                weight_decay=self.cfg.weight_decay, **self._adam_kernel())
+        """One Adam over the networks `names`: one parameter group per learning rate (`method.network_lr`)."""
+        groups: dict[float, dict[int, torch.Tensor]] = {}
+        seen: set[int] = set()  # Weights shared between networks, once.
+        for name in names:
+            for p in self.nets[name].parameters():
+                if p.requires_grad and id(p) not in seen:
+                    seen.add(id(p))
+                    groups.setdefault(self.method.network_lr(name, lr), {})[id(p)] = p
+        return torch.optim.Adam([{"params": list(ps.values()), "lr": group_lr} for group_lr, ps in groups.items()],
+                                lr=lr, betas=(self.cfg.beta1, self.cfg.beta2), weight_decay=self.cfg.weight_decay,
+                                **self._adam_kernel())
 
     def _adam_kernel(self) -> dict[str, bool]:
         """Fast mode: one fused kernel for all parameters (11% of a step at 64 px on CPU); exact mode: the
@@ -132,7 +139,7 @@ class Trainer:
         if self.world.size > 1:
             torch.manual_seed(step_seed(self.cfg.seed, self.world.rank, self.iteration))
         if self.cfg.channels_last:
-            x_a, x_b = (x.contiguous(memory_format=torch.channels_last) for x in (x_a, x_b))
+            x_a, x_b = (channels_last(x) for x in (x_a, x_b))
         method, nets = self.method, self.nets
         method.iteration = self.iteration
         exact = self.cfg.train_mode == "exact"
@@ -266,10 +273,11 @@ class Trainer:
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.skipped_steps = dict(state.get("skipped_steps", self.skipped_steps))
-        for scheduler, key, lr in zip(self.schedulers, ("gen", "dis"), (self.cfg.lr, self.dis_lr), strict=True):
+        for scheduler, key in zip(self.schedulers, ("gen", "dis"), strict=True):
+            base_lrs = list(scheduler.base_lrs)  # This config's: a changed lr applies (set_iteration).
             if "schedulers" in state:
                 scheduler.load_state_dict(state["schedulers"][key])
-            scheduler.base_lrs = [lr] * len(scheduler.base_lrs)  # A changed lr applies (set_iteration).
+            scheduler.base_lrs = base_lrs
         self.display_styles = state.get("display_styles", self.display_styles)
         self.method.load_state_dict(state.get("method_state", {}))
         self.set_iteration(int(state["iteration"]))
@@ -283,7 +291,7 @@ class Trainer:
         """One PNG per direction: inputs, reconstructions, random-style and reference-guided translations."""
         nets = self.sampling_nets().eval()
         paths = []
-        for direction in map(Direction, self.method.directions):
+        for direction in map(self.method.direction, self.method.directions):
             x, refs = displays[direction.source].to(self.device), displays[f"ref_{direction.target}"].to(self.device)
             styles = self.display_styles.get(direction)
             paths.append(write_sample_grid(self.method, nets, x, refs, direction,
@@ -323,8 +331,10 @@ def _train(cfg: Config, run_dir: Path, device: torch.device, resume: bool, progr
     if latest is not None and not resume:
         raise RunExistsError(f"{run_dir}: run already has checkpoints (latest {latest.name}); pass --resume "
                              "to continue it or choose another --output")
-    paired = METHODS[cfg.method].paired
-    data = {split: build_split(cfg, split, paired) for split in ("train", "test")}  # Bad data fails first.
+    method = METHODS[cfg.method]
+    if method.multi_domain:
+        cfg = resolve_domains(cfg)  # Saved with the run: its models know their domains' names.
+    data = {split: build_data(cfg, split, method) for split in ("train", "test")}  # Bad data fails first.
     config_file = run_dir / "config.yaml"
     if latest is None and config_file.is_file() and not written_by_munit(config_file):
         raise RunExistsError(f"{config_file}: a file munit did not write; munit keeps its run's config there, "
@@ -349,9 +359,9 @@ def _train(cfg: Config, run_dir: Path, device: torch.device, resume: bool, progr
         except OSError as e:
             raise _write_error(run_dir, e, trainer) from None
 
-    batches = training_batches(cfg, data["train"], start, device, paired, num_workers, world)
-    test_display = _displays(cfg, data["test"])
-    train_display = _displays(cfg, data["train"])
+    train_batches = batches(cfg, data["train"], start, device, method, num_workers, world)
+    test_display = displays(cfg, data["test"])
+    train_display = displays(cfg, data["train"])
     image_dir = run_dir / "images"
 
     try:
@@ -364,7 +374,7 @@ def _train(cfg: Config, run_dir: Path, device: torch.device, resume: bool, progr
     failed = False
     try:
         while trainer.iteration < cfg.max_iter:
-            x_a, x_b = (x.to(device, non_blocking=True) for x in next(batches))
+            x_a, x_b = to_device(next(train_batches), device)
             terms = trainer.step(x_a, x_b)
             it = trainer.iteration
             bar.update(1)
@@ -378,7 +388,7 @@ def _train(cfg: Config, run_dir: Path, device: torch.device, resume: bool, progr
                 scalars["it_per_s"] = (it - last_iter) / max(now - last_time, 1e-9)
                 scalars.update({f"skipped/{k}": v for k, v in trainer.skipped_steps.items()})
                 if cfg.skip_bad_images:
-                    scalars["skipped/images"] = sum(data["train"][d].skipped() for d in "ab")
+                    scalars["skipped/images"] = sum(ds.skipped() for ds in parts(cfg, data["train"]).values())
                 last_time, last_iter = now, it
                 log.write(it, scalars)
                 bar.set_postfix({"G": f"{scalars['gen/total']:.3f}", "D": f"{scalars['dis/total']:.3f}"})
@@ -403,10 +413,11 @@ def _train(cfg: Config, run_dir: Path, device: torch.device, resume: bool, progr
         if log is not None:
             log.close(quiet=failed)
     if cfg.skip_bad_images and world.is_main:
-        skipped = {d: data["train"][d].skipped() for d in "ab"}
+        skipped = {d: ds.skipped() for d, ds in parts(cfg, data["train"]).items()}
         if any(skipped.values()):
-            warnings.warn(f"skipped unreadable training images: {skipped['a']} of domain A, {skipped['b']} of "
-                          "domain B (skip_bad_images); their neighbours were used instead", stacklevel=2)
+            counts = ", ".join(f"{n} of domain {d.upper() if d in 'ab' else d}" for d, n in skipped.items())
+            warnings.warn(f"skipped unreadable training images: {counts} (skip_bad_images); their neighbours were "
+                          "used instead", stacklevel=2)
     return run_dir
 
 
@@ -417,12 +428,8 @@ def _write_error(run_dir: Path, e: OSError, trainer: Trainer) -> RunWriteError:
                          "continue with --resume once there is room")
 
 
-def _displays(cfg: Config, data: dict) -> dict[str, torch.Tensor]:
-    """Fixed display batches: inputs of each domain and references of each domain."""
-    out = {}
-    for d in "ab":
-        ds = data[d]
-        out[d] = stack(ds, min(cfg.display_size, len(ds)))
-        refs = [ds[(len(ds) - 1 - i) % len(ds)] for i in range(NUM_DISPLAY_REFS)]
-        out[f"ref_{d}"] = torch.stack(refs)
-    return out
+def channels_last(batch):
+    """The images (4-d tensors) of a batch in channels-last layout."""
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(channels_last(b) for b in batch)
+    return batch.contiguous(memory_format=torch.channels_last) if batch.dim() == 4 else batch
