@@ -103,7 +103,7 @@ class App:
 
     def handle(self, action: str, request: dict) -> dict:
         try:
-            direction = self.t.method.direction(request.get("direction", "a2b"))
+            direction = self.t.method.direction(request.get("direction", self.t.method.directions[0]))
         except UsageError as e:
             raise UploadError(str(e)) from None
         image = self._checked(decode_image(_field(request, "image"), "image", self.max_pixels), direction.source)

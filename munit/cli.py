@@ -11,7 +11,7 @@ from pathlib import Path
 
 from munit.errors import UsageError, UserError
 from munit.interop.nvlabs_munit import TRAINERS as REFERENCE_TRAINERS
-from munit.methods import DIRECTIONS, METHODS, load_config
+from munit.methods import METHODS, load_config
 from munit.utils import pick_device
 
 USER_ERRORS = (UserError, OSError)  # OSError: a full disk, permissions, a vanished mount.
@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
     p.add_argument("--protocol", required=True, nargs="+", metavar="NAME", help="one or more protocols (below)")
     p.add_argument("--data", help="data_root whose test split to use: folder or builtin:shapes (default: the run's)")
-    p.add_argument("--direction", choices=DIRECTIONS, default="a2b", help="a2b (default) or b2a")
+    p.add_argument("--direction", help="a2b (default) or b2a; a multi-domain model: a target domain (default: "
+                   "every ordered pair of domains, averaged)")
     p.add_argument("--out", help="append each result as one JSON line to this file")
     p.add_argument("--seed", type=_seed, default=0, help="seed of styles and references (default 0)")
     p.add_argument("--classifier", help="a `munit train-classifier` file: its features replace the Inception's "

@@ -32,10 +32,9 @@ from helpers import tiny_config
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("app")
-    train(tiny_config(max_iter=2), root / "run", torch.device("cpu"), progress=False)
+def serve(root: Path, **config):
+    """Train a tiny model of `config` and serve its page; yields the page's address."""
+    train(tiny_config(max_iter=2, **config), root / "run", torch.device("cpu"), progress=False)
     server = make_server(Translator.from_pretrained(root / "run", "cpu"), port=0, max_bytes=2 ** 20,
                          max_pixels=512 * 512)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -43,6 +42,16 @@ def server(tmp_path_factory):
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    yield from serve(tmp_path_factory.mktemp("app"))
+
+
+@pytest.fixture(scope="module")
+def stargan_server(tmp_path_factory):
+    yield from serve(tmp_path_factory.mktemp("stargan"), method="stargan_v2", gen={"latent_dim": 4})
 
 
 def png_bytes(size=(40, 36), seed=0, fmt="PNG") -> bytes:
@@ -121,21 +130,26 @@ def test_concurrent_requests_get_their_own_results(server):
     assert together == alone
 
 
-@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian's chromium and chromium-driver "
-                    "(apt-get install chromium chromium-driver; .ci/run installs them)")
-@pytest.mark.slow
-def test_page_in_headless_chromium(server, tmp_path):
+def chromium():
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1100,900"):
         options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian's chromium and chromium-driver "
+                    "(apt-get install chromium chromium-driver; .ci/run installs them)")
+@pytest.mark.slow
+def test_page_in_headless_chromium(server, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = chromium()
     try:
         driver.get(server)
         wait = WebDriverWait(driver, 60)
@@ -172,6 +186,43 @@ def test_page_in_headless_chromium(server, tmp_path):
         wait.until(lambda d: "not a readable image" in d.find_element(By.ID, "error").text)
     finally:
         driver.quit()
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian's chromium and chromium-driver "
+                    "(apt-get install chromium chromium-driver; .ci/run installs them)")
+@pytest.mark.slow
+def test_page_translates_into_a_chosen_domain_of_a_multi_domain_model(stargan_server, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    driver = chromium()
+    try:
+        driver.get(stargan_server)
+        wait = WebDriverWait(driver, 60)
+        wait.until(lambda d: "iteration" in d.find_element(By.ID, "info").text)
+        choice = Select(driver.find_element(By.ID, "direction"))
+        assert [o.text for o in choice.options] == ["→ red", "→ yellow", "→ green", "→ blue", "→ purple"]
+        choice.select_by_value("blue")
+        upload = tmp_path / "shape.png"
+        upload.write_bytes(png_bytes(size=(64, 64)))
+        driver.find_element(By.ID, "image").send_keys(str(upload))
+        driver.find_element(By.ID, "num").clear()
+        driver.find_element(By.ID, "num").send_keys("2")
+        driver.find_element(By.ID, "translate").click()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#grid img")) == 2)
+        reference = tmp_path / "reference.png"
+        reference.write_bytes(png_bytes(size=(64, 64), seed=3))
+        driver.find_element(By.ID, "reference").send_keys(str(reference))
+        driver.find_element(By.ID, "copy").click()
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#ref-result img")))
+    finally:
+        driver.quit()
+    status, body = post(stargan_server, "translate", {"image": b64(png_bytes()), "direction": "blue", "num_styles": 2,
+                                                      "seed": 1})
+    again = post(stargan_server, "translate", {"image": b64(png_bytes()), "direction": "red", "num_styles": 2,
+                                                "seed": 1})[1]
+    assert status == 200 and len(body["images"]) == 2 and body["images"] != again["images"]
 
 
 def test_requests_write_no_file(server, tmp_path, monkeypatch):

@@ -16,6 +16,7 @@ from munit.data.builtin import HUE_MODES
 from munit.data.domains import BUILTIN_DOMAINS, BalancedBatches, domain_names, resolve_domains
 from munit.data.images import DataError
 from munit.errors import UsageError
+from munit.eval.evaluate import evaluate
 from munit.methods.stargan_v2 import StarGANv2
 from munit.nets.stargan_v2 import MappingNetwork
 from munit.training.loop import Trainer, train
@@ -176,9 +177,14 @@ def test_the_mapping_network_has_its_own_learning_rate():
 # Translation.
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def run(tmp_path_factory):
     run = tmp_path_factory.mktemp("stargan") / "run"
     train(stargan(max_iter=2), run, CPU, progress=False)
+    return run
+
+
+@pytest.fixture
+def trained(run):
     return Translator.from_pretrained(run, device="cpu")
 
 
@@ -197,3 +203,17 @@ def test_translate_into_any_named_domain_with_random_codes_or_a_reference(traine
     with pytest.raises(UsageError, match="translates to the domains red, yellow, green, blue, purple, not 'a2b'"):
         trained.translate(x, "a2b")
     assert trained.translate(x).shape == x.shape  # Default: the first domain.
+
+
+def test_evaluation_averages_over_every_ordered_pair_of_domains_or_those_into_one_target(run):
+    record = evaluate(run, "builtin-domains", progress=False)
+    assert record["direction"] == "all pairs" and len(record["pairs"]) == 20
+    for key in ("latent_accuracy", "reference_accuracy", "content_iou", "diversity"):
+        mean = np.mean([pair[key] for pair in record["pairs"].values()])
+        assert record["metrics"][key] == pytest.approx(mean)
+        assert 0 <= record["metrics"][key] <= (2 if key == "diversity" else 1)
+    into_blue = evaluate(run, "builtin-domains", direction="blue", progress=False)
+    assert sorted(into_blue["pairs"]) == ["green->blue", "purple->blue", "red->blue", "yellow->blue"]
+    assert into_blue["pairs"]["red->blue"] == record["pairs"]["red->blue"]  # Seeded: the same draws.
+    with pytest.raises(UsageError, match="use 'builtin-domains' for stargan_v2"):
+        evaluate(run, "builtin", progress=False)

@@ -22,8 +22,9 @@ from munit.visual import to_uint8
 
 @torch.no_grad()
 def domain_metrics(method, nets, data: DomainImages, names: list[str], per_domain: int = 20, seed: int = 0,
-                   translate_pair=None) -> dict[str, float]:
-    """The metrics above for a multi-domain model, by pair ("red->blue": {...}) and averaged ("mean").
+                   translate_pair=None, targets: list[str] | None = None) -> dict[str, float]:
+    """The metrics above for a multi-domain model, by pair ("red->blue": {...}) and averaged ("mean"), into
+    every domain or into `targets`.
     `translate_pair(x, source, target, style_source, generator)` translates (N, C, H, W) images; default: the
     multi-domain method's own (any source into the target)."""
     modes = {n: BUILTIN_DOMAINS.index(n) for n in names}
@@ -31,16 +32,16 @@ def domain_metrics(method, nets, data: DomainImages, names: list[str], per_domai
         raise ValueError(f"expected built-in domains ({', '.join(BUILTIN_DOMAINS)}), got {names}")
     translate_pair = translate_pair or _multi_domain(method, nets, data, names)
     device = next(nets.parameters()).device
-    gen = torch.Generator().manual_seed(seed)
     by_pair = {}
     for s, source in enumerate(names):
         part = data.parts[s]
         count = min(per_domain, len(part))
         x = torch.stack([part[i] for i in range(count)]).to(device)
         factors = [part.factors(i) for i in range(count)]
-        for target in names:
-            if target == source:
+        for t, target in enumerate(names):
+            if target == source or (targets is not None and target not in targets):
                 continue
+            gen = torch.Generator().manual_seed(seed * 1_000_003 + s * 101 + t)  # Each pair's own draws.
             latent = translate_pair(x, source, target, "latent", gen)
             again = translate_pair(x, source, target, "latent", gen)
             reference = translate_pair(x, source, target, "reference", gen)

@@ -13,9 +13,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from munit.data.domains import DomainImages
 from munit.data.images import ImageDataset
 from munit.errors import UsageError
 from munit.eval import groundtruth
+from munit.eval.domains import domain_metrics
 from munit.eval.features import builtin_classifier, classifier_features, inception
 from munit.eval.lpips import load_lpips
 from munit.eval.metrics import (
@@ -45,10 +47,13 @@ class EvalContext:
     weights: str | None = None  # Folder or file of pretrained weights (LPIPS, Inception).
     download: bool = True
     builtin: bool = False  # The data is munit's built-in data (its true factors are known).
+    domains: DomainImages | None = None  # A multi-domain model's test images of every domain ...
+    domain_names: list[str] | None = None  # ... their names ...
+    targets_only: list[str] | None = None  # ... and the target domains to measure.
 
     @property
     def target_domain(self) -> str:
-        return self.direction[2]
+        return self.direction.target
 
 
 @dataclass
@@ -170,6 +175,9 @@ def _builtin_protocol(count: int, per_input: int):
         if not ctx.builtin:
             raise UsageError("protocol 'builtin' needs the built-in data (--data builtin:shapes): it reads "
                              "the true shape and hue of every image")
+        if ctx.model.method.multi_domain:
+            raise UsageError("protocol 'builtin' measures two-domain models; use 'builtin-domains' for "
+                             f"{ctx.model.method.name}")
         target = ctx.target_domain
         size = ctx.sources.size
         features = (classifier_features(ctx.classifier, device=ctx.model.device) if ctx.classifier
@@ -194,6 +202,18 @@ def _builtin_protocol(count: int, per_input: int):
             facts["reference_pairs"] = len(refs_idx)
         return {"metrics": metrics, **facts, "feature_network": features.name,
                 "resize_filter": "bilinear, antialiased, to the classifier's size", **_size_facts(single)}
+    return run
+
+
+def _builtin_domains_protocol(per_domain: int):
+    def run(ctx: EvalContext) -> dict:
+        if ctx.domains is None or not ctx.builtin:
+            raise UsageError("protocol 'builtin-domains' measures a multi-domain model (StarGAN v2) on the built-in "
+                             "data (--data builtin:shapes)")
+        result = domain_metrics(ctx.model.method, ctx.model.nets, ctx.domains, ctx.domain_names, per_domain,
+                                ctx.seed, targets=ctx.targets_only)
+        return {"metrics": result["mean"], "pairs": result["pairs"], "inputs_per_pair": result["inputs_per_pair"],
+                "hue_reader": "munit.eval.groundtruth (no network)"}
     return run
 
 
@@ -237,6 +257,9 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
     Protocol("builtin", "ground truth on the built-in data: content IoU, hue-mode coverage of 100 inputs x 20 "
              "random styles, reference fidelity on 100 pairs, realism (Frechet distance in a classifier's "
              "features)", _builtin_protocol(100, 20)),
+    Protocol("builtin-domains", "multi-domain models on the built-in five hue domains: the share of latent- and "
+             "reference-guided outputs in the target domain, content IoU and diversity, 20 inputs per ordered "
+             "pair of domains", _builtin_domains_protocol(20)),
 )}
 
 
