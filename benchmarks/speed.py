@@ -42,13 +42,15 @@ METHOD_GEN_KEYS = {"discogan": {"n_downsample": 4}, "cogan": {"style_dim": 100}}
 
 def setting_config(method: str, size: int, dim: int, mode: str, overrides: list[str]):
     from munit.config import apply_override
-    from munit.methods import config_from_dict
+    from munit.methods import METHODS, config_from_dict
 
     raw = {"method": method, "new_size": size, "crop_image_height": size, "crop_image_width": size,
            "lr_policy": "constant", "train_mode": mode, "gen": {"dim": dim, "mlp_dim": 4 * dim}, "dis": {"dim": dim}}
     if method in ("cyclegan", "cyclegan_noise", "pix2pix", "bicyclegan", "gcgan", "cut"):
         raw["dis"]["n_layer"] = 3
     raw["gen"].update(METHOD_GEN_KEYS.get(method, {}))
+    if METHODS[method].multi_domain:
+        raw["data_root"] = "builtin:shapes"  # Its five domains (no image is read: the batches are random).
     for item in overrides:
         apply_override(raw, item)
     return config_from_dict(raw, warn_unused=False)
@@ -148,6 +150,11 @@ def _setup(setting: dict):
     gen = torch.Generator().manual_seed(0)
     x_a, x_b = (torch.rand(setting["batch"], c, setting["size"], setting["size"], generator=gen).to(dev) * 2 - 1
                 for c in (cfg.input_dim_a, cfg.input_dim_b))
+    if trainer.method.multi_domain:  # Sources with their domains; two references of a target domain, two codes.
+        n, k = setting["batch"], len(trainer.method.domains)
+        labels = [torch.randint(k, (n,), generator=gen).to(dev) for _ in range(2)]
+        codes = [torch.randn(n, cfg.gen.latent_dim, generator=gen).to(dev) for _ in range(2)]
+        x_a, x_b = (x_a, labels[0]), (x_b, x_b.flip(0), labels[1], *codes)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     return trainer, x_a, x_b, sync
 
@@ -178,9 +185,10 @@ def measure(setting: dict, runs: int, steps: int) -> dict:
 
     step_times = timed(lambda: trainer.step(x_a, x_b))
     nets, direction = trainer.nets.eval(), trainer.method.directions[0]
+    x = x_a[0] if isinstance(x_a, tuple) else x_a
     with torch.no_grad():
-        trainer.method.translate(nets, x_a, direction)
-        translate_times = timed(lambda: trainer.method.translate(nets, x_a, direction))
+        trainer.method.translate(nets, x, direction)
+        translate_times = timed(lambda: trainer.method.translate(nets, x, direction))
     step = statistics.median(step_times)
     return {**setting, "it_per_s": 1 / step, "img_per_s": setting["batch"] / statistics.median(translate_times),
             "flop_per_step": flops, "flop_per_s": flops / step, "peak_memory_mb": _peak_memory(dev) / 2 ** 20,

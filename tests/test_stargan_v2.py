@@ -16,6 +16,7 @@ from munit.data.builtin import HUE_MODES
 from munit.data.domains import BUILTIN_DOMAINS, BalancedBatches, domain_names, resolve_domains
 from munit.data.images import DataError
 from munit.errors import UsageError
+from munit.eval.classifier import builtin_labelled, save_classifier, train_classifier
 from munit.eval.evaluate import evaluate
 from munit.methods.stargan_v2 import StarGANv2
 from munit.nets.stargan_v2 import MappingNetwork
@@ -217,3 +218,14 @@ def test_evaluation_averages_over_every_ordered_pair_of_domains_or_those_into_on
     assert into_blue["pairs"]["red->blue"] == record["pairs"]["red->blue"]  # Seeded: the same draws.
     with pytest.raises(UsageError, match="use 'builtin-domains' for stargan_v2"):
         evaluate(run, "builtin", progress=False)
+
+
+def test_fid_is_measured_on_each_pair_into_the_target_and_averaged(run, tmp_path):
+    """StarGAN v2's protocol: FID of translations from every other domain into each target, then the mean."""
+    data = builtin_labelled("b", "train", 64, 32)
+    model, _ = train_classifier(data, None, iterations=3, batch_size=8, size=32, progress=False)
+    save_classifier(model, data.classes, tmp_path / "clf.pt")
+    record = evaluate(run, "fid", classifier=str(tmp_path / "clf.pt"), direction="red", progress=False)
+    assert sorted(record["pairs"]) == ["blue->red", "green->red", "purple->red", "yellow->red"]
+    assert record["metrics"]["fid"] == pytest.approx(np.mean([p["fid"] for p in record["pairs"].values()]))
+    assert len({p["fid"] for p in record["pairs"].values()}) == 4  # Each source domain's own translations.

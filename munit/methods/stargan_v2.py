@@ -13,6 +13,10 @@ reference-guided; two iterations make one official iteration, each Adam step wit
 Batches (munit.data.domains): x_a = (x, y) sources and their domains, x_b = (x_ref, x_ref2, y_trg, z, z2)
 two references of the target domain and two random codes; the D and G steps of an iteration use the same
 codes and references, as the official ones do.
+
+Known differences: the official EMA copies are made before He init, so they start from PyTorch's default
+initialisation; here they start as copies of the networks (both wash out over the EMA's horizon). No
+face-mask high-pass path (w_hpf; see munit.nets.stargan_v2).
 """
 
 from __future__ import annotations
