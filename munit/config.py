@@ -186,7 +186,8 @@ class Config:
     #   methods (StarGAN v2): a folder with train/<domain>/ and test/<domain>/ folders.
     domains: str | None = None  # (munit) Multi-domain methods: the domains, comma-separated, in label order;
     #   null: the folders under <data_root>/train/ (sorted), or builtin:shapes's five hues. Every domain takes
-    #   domain A's settings (input_dim_a, new_size_a).
+    #   domain A's settings (input_dim_a, new_size_a). Two-domain methods: two of those folders (or hues), A
+    #   then B, instead of trainA/trainB.
     data_folder_train_a: str | None = None  # List layout: image folder ...
     data_list_train_a: str | None = None  # ... and a text file of paths relative to it.
     data_folder_train_b: str | None = None  # List layout, domain B training images: folder ...

@@ -11,7 +11,7 @@ import torch
 
 from munit.api import Translator
 from munit.config import ConfigError, UnusedKeyWarning
-from munit.data import batches, build_data, displays
+from munit.data import batches, build_data, build_split, displays
 from munit.data.builtin import HUE_MODES
 from munit.data.domains import BUILTIN_DOMAINS, BalancedBatches, domain_names, resolve_domains
 from munit.data.images import DataError
@@ -229,3 +229,20 @@ def test_fid_is_measured_on_each_pair_into_the_target_and_averaged(run, tmp_path
     assert sorted(record["pairs"]) == ["blue->red", "green->red", "purple->red", "yellow->red"]
     assert record["metrics"]["fid"] == pytest.approx(np.mean([p["fid"] for p in record["pairs"].values()]))
     assert len({p["fid"] for p in record["pairs"].values()}) == 4  # Each source domain's own translations.
+
+
+def test_a_two_domain_method_trains_on_two_named_domains_of_the_same_layout(tmp_path):
+    """MUNIT pairwise on StarGAN v2's data: `domains: x,y` makes folders x and y (or two hues) A and B."""
+    domain_folders(tmp_path, {"cat": 3, "dog": 4, "wild": 2})
+    domain_folders(tmp_path, {"cat": 2, "dog": 2, "wild": 2}, split="test")
+    cfg = tiny_config(data_root=str(tmp_path), domains="dog,cat", batch_size=1)
+    data = build_split(cfg, "train")
+    assert (len(data["a"]), len(data["b"])) == (4, 3) and data["a"].paths[0].parent.name == "dog"
+    train(cfg, tmp_path / "run", CPU, progress=False)
+    assert Translator.from_pretrained(tmp_path / "run", device="cpu").translate(data["a"][0]).shape == (3, 32, 32)
+    hues = build_split(tiny_config(domains="red,blue", builtin_train_size=5), "train")
+    assert {hues["a"].factors(i).hue_mode for i in range(5)} == {0}
+    assert {hues["b"].factors(i).hue_mode for i in range(5)} == {3}
+    for bad in ({"domains": "cat,dog,wild"}, {"domains": "cat,dog", "method": "pix2pix"}):
+        with pytest.raises(ConfigError, match="translates between two unpaired image domains"):
+            tiny_config(data_root=str(tmp_path), **bad)

@@ -64,7 +64,11 @@ def instance_maps(cfg: Config, split: str, labels: list[Path]) -> list[Path]:
 
 def build_split(cfg: Config, split: str, paired: bool = False) -> dict[str, ImageDataset]:
     """Both domains of a split; paired data is checked to be aligned (same count, same file names up to
-    the extension: a label map x.png pairs with the photo x.jpg)."""
+    the extension: a label map x.png pairs with the photo x.jpg). With `domains` (two names), A and B are
+    those folders of a many-domain layout (`<data_root>/<split>/<name>/`, or built-in hue domains)."""
+    if cfg.domains is not None:  # Two named domains of a many-domain layout, as A and B.
+        parts = build_domains(cfg, split, settings="ab").parts
+        return {"a": parts[0], "b": parts[1]}
     data = {d: build_dataset(cfg, d, split, paired) for d in "ab"}
     if paired:
         a, b = data["a"], data["b"]

@@ -115,12 +115,15 @@ def hue_indices(seed: int, split: str, count: int, modes: list[int]) -> list[lis
     return [found[m] for m in modes]
 
 
-def build_domains(cfg: Config, split: str) -> DomainImages:
+def build_domains(cfg: Config, split: str, settings: str | None = None) -> DomainImages:
     """Every domain's images of `split` ('train' or 'test'); DataError for a missing domain folder or one
-    with fewer than MIN_IMAGES images."""
+    with fewer than MIN_IMAGES images. Every domain takes domain A's size and channels, or with `settings`
+    ("ab": a two-domain method's pair) each the settings of its letter."""
     names = domain_names(cfg)
-    kwargs = dict(size=cfg.size_of("a"), crop=(cfg.crop_image_height, cfg.crop_image_width),
-                  channels=cfg.input_dim_a, train=split == "train", flip=cfg.flip, skip_bad_images=cfg.skip_bad_images)
+    letters = settings or "a" * len(names)
+    common = dict(crop=(cfg.crop_image_height, cfg.crop_image_width), train=split == "train", flip=cfg.flip,
+                  skip_bad_images=cfg.skip_bad_images)
+    each = [dict(size=cfg.size_of(d), channels=cfg.input_dim(d), **common) for d in letters]
     root = cfg.data_root
     if root is not None and root.startswith(BUILTIN_PREFIX):
         count = cfg.builtin_train_size if split == "train" else cfg.builtin_test_size
@@ -129,11 +132,12 @@ def build_domains(cfg: Config, split: str) -> DomainImages:
             raise DataError(f"{root} has the domains {', '.join(BUILTIN_DOMAINS)}; not {', '.join(unknown)}")
         modes = [BUILTIN_DOMAINS.index(n) for n in names]
         parts: list[ImageDataset] = [ShapesOfHue(indices, split, seed=cfg.seed, **kwargs)
-                                     for indices in hue_indices(cfg.seed, split, count, modes)]
+                                     for indices, kwargs in zip(hue_indices(cfg.seed, split, count, modes), each,
+                                                                strict=True)]
         where = [f"{root} ({split}, {n})" for n in names]
     else:
         folders = [Path(root) / split / n for n in names]
-        parts = [FileDataset(find_images(f), **kwargs) for f in folders]
+        parts = [FileDataset(find_images(f), **kwargs) for f, kwargs in zip(folders, each, strict=True)]
         where = [str(f) for f in folders]
     for part, place in zip(parts, where, strict=True):
         if len(part) < MIN_IMAGES:

@@ -81,6 +81,12 @@ def check_config(cfg: Config, source: str) -> None:
         takers = ", ".join(name for name, m in METHODS.items() if m.takes_labels)
         fail("label_nc", cfg.label_nc, f"method {cfg.method} translates images, not label maps; methods that "
              f"take label maps: {takers}")
+    if cfg.domains is not None and not method.multi_domain:
+        if len(cfg.domains.split(",")) != 2 or method.paired or cfg.label_nc:
+            fail("domains", cfg.domains, f"method {cfg.method} translates between two unpaired image domains: name "
+                 "two domain folders of <data_root>/train/ (A, then B), or leave domains unset")
+        if cfg.data_root is None:
+            fail("domains", cfg.domains, "domains are folders under data_root/train/; set data_root")
     if cfg.data_root is not None and cfg.data_root.startswith(BUILTIN_PREFIX):
         name = cfg.data_root[len(BUILTIN_PREFIX):]
         if name not in BUILTIN_DATASETS:

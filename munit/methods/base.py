@@ -21,13 +21,13 @@ from munit.nets.diffaug import diff_augment, parse_policy
 DIRECTIONS = ("a2b", "b2a")
 # Keys of one method each (GcGAN, DiscoGAN, CoGAN, CUT, pix2pix, pix2pixHD, BicycleGAN's gen.where_add;
 # gen.norm: pix2pix, BicycleGAN, SPADE; feat_w: pix2pixHD, SPADE; info_*: CycleGAN + noise; StarGAN v2's
-# r1_w, ds_*, lr_mapping, gen.latent_dim, domains):
+# r1_w, ds_*, lr_mapping, gen.latent_dim):
 # every other method lists them among its unused keys.
 SINGLE_METHOD_KEYS = ("gc_w", "gc_transform", "gan_curriculum", "latent_search_steps", "latent_search_tol",
                       "test_noise", "nce_w", "nce_idt", "nce_layers", "nce_patches", "nce_dim", "nce_t",
                       "flip_equivariance", "gen.norm", "patch_nce_w", "feat_w", "n_local_enhancers",
                       "niter_fix_global", "global_from", "info_w", "info_categories", "gen.where_add",
-                      "r1_w", "ds_w", "ds_iter", "lr_mapping", "gen.latent_dim", "domains")
+                      "r1_w", "ds_w", "ds_iter", "lr_mapping", "gen.latent_dim")
 
 
 def other_methods_keys(*own: str) -> tuple[str, ...]:

@@ -55,7 +55,7 @@ class StarGANv2(Method):
     unused_keys = ("recon_x_w", "recon_c_w", "vgg_w", "recon_kl_w", "recon_kl_cyc_w", "unit_share_weights",
                    "identity_w", "pool_size", "ms_w", "gen.n_res", "gen.activ", "gen.pad_type", "dis.norm",
                    "dis.activ", "dis.n_layer", "dis.gan_type", "dis.num_scales", "dis.pad_type",
-                   *other_methods_keys("r1_w", "ds_w", "ds_iter", "lr_mapping", "gen.latent_dim", "domains"))
+                   *other_methods_keys("r1_w", "ds_w", "ds_iter", "lr_mapping", "gen.latent_dim"))
 
     def __init__(self, cfg: Config):
         super().__init__(cfg)
