@@ -99,6 +99,17 @@ class Translator:
         return self._from_batch(self._translate(x, direction, codes), kind)
 
     @torch.no_grad()
+    def edit(self, images: ImageLike, attributes: dict[str, float]) -> Any:
+        """Fader networks: `images` decoded with attribute sliders set by name (`{"blue": 0.7, "red": 0.3}`;
+        attributes not named are 0; 1 is an attribute's trained value, and values beyond [0, 1] push
+        further). Returns the same kind of images as given."""
+        if not hasattr(self.method, "edit"):
+            raise UsageError(f"method {self.method.name!r} has no attribute sliders (Fader networks have)")
+        x, kind = self._to_batch(images, "a")
+        return self._from_batch(self.method.edit(self.nets, x, self.method.attributes(attributes, len(x),
+                                                                                      self.device)), kind)
+
+    @torch.no_grad()
     def encode_style(self, images: ImageLike, domain: str) -> torch.Tensor:
         """Style codes (N, style_dim) of images of domain 'a' or 'b' (reference-guided methods)."""
         x, _ = self._to_batch(images, domain)

@@ -32,6 +32,7 @@ MAX_STYLES = 16
 MAX_REQUESTS = 16  # POSTs handled at once; more get 503 at once instead of a thread each.
 TIMEOUT_S = 30  # Seconds a connection may stall (e.g. an upload that never finishes).
 STEPS = 9  # Images along the style slider.
+SLIDER_LIMIT = 5.0  # Largest magnitude of an attribute slider value (Fader): beyond, outputs saturate.
 
 
 class UploadError(ValueError):
@@ -91,7 +92,8 @@ class App:
     def info(self) -> dict:
         m = self.t.method
         return {"method": m.name, "directions": list(m.directions), "multimodal": m.multimodal,
-                "reference_guided": m.reference_guided, "iteration": self.t.model.iteration}
+                "reference_guided": m.reference_guided, "iteration": self.t.model.iteration,
+                "attributes": list(m.domains) if hasattr(m, "edit") else []}
 
     def _checked(self, image: Image.Image, domain: str) -> Image.Image:
         """The image, if its size after the method's resizing is within bounds (checked before resizing)."""
@@ -109,6 +111,8 @@ class App:
         image = self._checked(decode_image(_field(request, "image"), "image", self.max_pixels), direction.source)
         seed = _int(request.get("seed", 0), "seed", 0, 2 ** 31 - 1)
         reference = None
+        if action == "edit":
+            sliders = _attributes(request.get("attributes"), self.t)
         if action == "reference":  # Decoded and checked before the lock, which only the networks need.
             reference = self._checked(decode_image(_field(request, "reference"), "reference", self.max_pixels),
                                       direction.target)
@@ -123,6 +127,8 @@ class App:
                 if not self.t.method.reference_guided:
                     raise UploadError(f"method {self.t.method.name!r} cannot copy a reference's style")
                 return {"images": [data_url(self.t.translate(image, direction, style=reference))]}
+            if action == "edit":
+                return {"images": [data_url(self.t.edit(image, sliders))]}
             if action == "interpolate":
                 if not self.t.method.multimodal:
                     raise UploadError(f"method {self.t.method.name!r} has no style to interpolate")
@@ -131,6 +137,22 @@ class App:
                 outputs = self.t.interpolate(image, codes[0], codes[1], STEPS, direction)
                 return {"images": [data_url(o) for o in outputs], "seed": seed}
         raise UploadError(f"unknown action {action!r}", HTTPStatus.NOT_FOUND)
+
+
+def _attributes(value, translator: Translator) -> dict[str, float]:
+    """Slider values by attribute name, each a number in [-SLIDER_LIMIT, SLIDER_LIMIT]."""
+    if not hasattr(translator.method, "edit"):
+        raise UploadError(f"method {translator.method.name!r} has no attribute sliders")
+    names = translator.method.domains
+    if not isinstance(value, dict) or not all(k in names for k in value):
+        raise UploadError(f"attributes must map some of {', '.join(names)} to numbers, got {_describe(value)}")
+    out = {}
+    for name, number in value.items():
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not abs(number) <= SLIDER_LIMIT:
+            raise UploadError(f"attribute {name} must be a number between {-SLIDER_LIMIT} and {SLIDER_LIMIT}, "
+                              f"got {_describe(number)}")
+        out[name] = float(number)
+    return out
 
 
 def _int(value, name: str, low: int, high: int) -> int:

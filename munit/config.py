@@ -140,6 +140,10 @@ class Config:
     ds_w: float = 1.0  # (munit) StarGAN v2: diversity-sensitive loss, its start value (lambda_ds; 1, AFHQ 2) ...
     ds_iter: int = 100000  # (munit) ... decayed linearly to 0 over this many iterations.
     lr_mapping: float = 0.000001  # (munit) StarGAN v2: the mapping network's learning rate (f_lr, 1e-6).
+    lat_dis_w: float = 0.0001  # (munit) Fader: weight of the encoder's loss against the latent discriminator
+    #   (lambda_lat_dis) ...
+    lat_dis_schedule: int = 500000  # (munit) ... reached linearly over this many iterations (the paper's).
+    lat_dis_dropout: float = 0.3  # (munit) Fader: dropout in the latent discriminator's convs.
     gc_w: float = 20.0  # (munit) GcGAN: geometry consistency (lambda_AB 10 x lambda_gc 2 in the authors' code).
     gc_transform: str = "rot"  # (munit) GcGAN: rot (90 degrees; square crops) or vflip (upside down).
     gan_curriculum: int = 10000  # (munit) DiscoGAN: iterations with reconstruction weight 0.01, then 0.5.
@@ -243,7 +247,7 @@ MAX_SIZES = {"gen.dim": 512, "dis.dim": 512, "gen.mlp_dim": 8192, "gen.style_dim
 NON_NEGATIVE = {"keep_last", "num_workers", "weight_decay", "ema_beta", "gan_w", "recon_x_w", "recon_s_w",
                 "recon_c_w", "recon_x_cyc_w", "vgg_w", "label_nc", "recon_kl_w", "recon_kl_cyc_w", "seed", "identity_w",
                 "pool_size", "ms_w", "gc_w", "gan_curriculum", "latent_search_tol", "nce_w", "patch_nce_w", "feat_w",
-                "info_w", "info_categories", "n_local_enhancers", "niter_fix_global", "r1_w", "ds_w"}
+                "info_w", "info_categories", "n_local_enhancers", "niter_fix_global", "r1_w", "ds_w", "lat_dis_w", "lat_dis_dropout"}
 
 
 def read_config(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
@@ -374,7 +378,7 @@ def _check(cfg: Config, source: str) -> None:
     for key, most in MAX_SIZES.items():  # Networks whose weights alone would not fit in any memory.
         if _get(cfg, key) > most:
             fail(key, _get(cfg, key), f"expected at most {most}")
-    for key in ("beta1", "beta2", "ema_beta"):
+    for key in ("beta1", "beta2", "ema_beta", "lat_dis_dropout"):
         if not _get(cfg, key) < 1:
             fail(key, _get(cfg, key), "expected a value < 1")
     if cfg.label_nc > MAX_CLASSES:

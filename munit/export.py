@@ -41,6 +41,8 @@ def example_inputs(model: Model, names: tuple[str, ...], batch: int = 2, side: i
             out[name] = torch.rand(batch, cfg.channels(name[-1]), side, side, generator=gen) * 2 - 1
         elif name == "style":
             out[name] = torch.randn(batch, cfg.gen.style_dim, generator=gen)
+        elif name == "attributes":  # Fader: one slider per domain, in [0, 1].
+            out[name] = torch.rand(batch, len(model.method.domains), generator=gen)
         elif name == "content":
             image = torch.zeros(1, cfg.channels("a"), side, side, device=model.device)
             content = model.method.encode_content(model.nets, image, "a")
@@ -62,6 +64,8 @@ def export(model: Model, output: str | Path, fmt: str) -> list[Path]:
     if model.cfg.label_nc:  # image_a is a one-hot label map (munit.data.labels.label_tensor), not an image.
         manifest["label_map"] = {"classes": model.cfg.label_nc, "instance_boundaries": model.cfg.use_instance,
                                  "channels": model.cfg.channels("a"), "values": [0, 1]}
+    if model.method.multi_domain:  # The order of a style head's or an attribute slider's domains.
+        manifest["domains"] = list(model.method.domains)
     for name, (module, inputs) in graphs.items():
         module = module.eval()
         args = example_inputs(model, inputs)

@@ -71,8 +71,12 @@ def step_inputs(cfg, seed_a: int, seed_b: int):
     from munit.data.domains import domain_names
     from munit.methods import METHODS
 
-    if not METHODS[cfg.method].multi_domain:
+    method = METHODS[cfg.method]
+    if not method.multi_domain:
         return batch(cfg, seed_a), batch(cfg, seed_b)
+    if not method.reference_batches:
+        gen = torch.Generator().manual_seed(seed_a * 1000 + seed_b)
+        return (batch(cfg, seed_a), torch.randint(len(domain_names(cfg)), (cfg.batch_size,), generator=gen)), ()
     gen = torch.Generator().manual_seed(seed_a * 1000 + seed_b)
     n, k = cfg.batch_size, len(domain_names(cfg))
     labels = [torch.randint(k, (n,), generator=gen) for _ in range(2)]
@@ -94,6 +98,8 @@ def export_inputs(names, model, batch: int, height: int, width: int) -> dict[str
             out[name] = torch.rand(batch, model.cfg.input_dim(name[-1]), height, width, generator=gen) * 2 - 1
         elif name == "style":
             out[name] = torch.randn(batch, model.cfg.gen.style_dim, generator=gen)
+        elif name == "attributes":
+            out[name] = torch.rand(batch, len(model.method.domains), generator=gen)
         else:  # A content code of an image of that size.
             image = torch.rand(batch, 3, height, width, generator=gen) * 2 - 1
             out[name] = model.method.encode_content(model.nets, image, "a")

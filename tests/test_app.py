@@ -50,6 +50,11 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def fader_server(tmp_path_factory):
+    yield from serve(tmp_path_factory.mktemp("fader"), method="fader", gen={"n_downsample": 2})
+
+
+@pytest.fixture(scope="module")
 def stargan_server(tmp_path_factory):
     yield from serve(tmp_path_factory.mktemp("stargan"), method="stargan_v2", gen={"latent_dim": 4})
 
@@ -223,6 +228,47 @@ def test_page_translates_into_a_chosen_domain_of_a_multi_domain_model(stargan_se
     again = post(stargan_server, "translate", {"image": b64(png_bytes()), "direction": "red", "num_styles": 2,
                                                 "seed": 1})[1]
     assert status == 200 and len(body["images"]) == 2 and body["images"] != again["images"]
+
+
+def test_fader_sliders_edit_over_the_api_and_bad_values_are_refused(fader_server):
+    with urllib.request.urlopen(f"{fader_server}/api/info", timeout=60) as response:
+        assert json.loads(response.read())["attributes"] == ["red", "yellow", "green", "blue", "purple"]
+    image = b64(png_bytes())
+    status, blue = post(fader_server, "edit", {"image": image, "attributes": {"blue": 1}})
+    _, mixed = post(fader_server, "edit", {"image": image, "attributes": {"blue": 0.5, "red": 0.5}})
+    assert status == 200 and len(blue["images"]) == 1 and blue["images"] != mixed["images"]
+    for attributes, message in (({"teal": 1}, "attributes must map some of red, yellow"),
+                                ([1, 0], "attributes must map"), ({"red": "x"}, "attribute red must be a number"),
+                                ({"red": 1e9}, "between -5.0 and 5.0")):
+        status, body = post(fader_server, "edit", {"image": image, "attributes": attributes})
+        assert status == 400 and message in body["error"], (attributes, body)
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian's chromium and chromium-driver "
+                    "(apt-get install chromium chromium-driver; .ci/run installs them)")
+@pytest.mark.slow
+def test_page_shows_a_slider_per_attribute_of_a_fader_model(fader_server, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = chromium()
+    try:
+        driver.get(fader_server)
+        wait = WebDriverWait(driver, 60)
+        wait.until(lambda d: "iteration" in d.find_element(By.ID, "info").text)
+        sliders = driver.find_elements(By.CSS_SELECTOR, "#attributes input[type=range]")
+        assert [s.get_attribute("data-name") for s in sliders] == ["red", "yellow", "green", "blue", "purple"]
+        upload = tmp_path / "shape.png"
+        upload.write_bytes(png_bytes(size=(64, 64)))
+        driver.find_element(By.ID, "image").send_keys(str(upload))
+        driver.find_element(By.ID, "edit").click()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#edit-result img")) == 1)
+        first = driver.find_element(By.CSS_SELECTOR, "#edit-result img").get_attribute("src")
+        driver.execute_script("arguments[0].value = 1; arguments[0].onchange();", sliders[3])  # Blue up.
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#edit-result img").get_attribute("src") != first)
+        assert not driver.find_element(By.ID, "slider-section").is_displayed()  # No style codes to interpolate.
+    finally:
+        driver.quit()
 
 
 def test_requests_write_no_file(server, tmp_path, monkeypatch):

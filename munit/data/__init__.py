@@ -174,7 +174,8 @@ def batches(cfg: Config, data: Data, start: int, device: torch.device, method, n
             world=None):
     """Endless (x_a, x_b) training batches for the method class (see `training_batches`, `domain_batches`)."""
     if method.multi_domain:
-        return domain_batches(cfg, data, cfg.gen.latent_dim, start, device, num_workers, world)
+        return domain_batches(cfg, data, cfg.gen.latent_dim if method.reference_batches else None, start, device,
+                              num_workers, world)
     return training_batches(cfg, data, start, device, method.paired, num_workers, world)
 
 

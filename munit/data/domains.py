@@ -168,19 +168,23 @@ class BalancedBatches(Sampler):
             batch += 1
 
 
-def domain_batches(cfg: Config, data: DomainImages, latent_dim: int, start: int, device: torch.device,
+def domain_batches(cfg: Config, data: DomainImages, latent_dim: int | None, start: int, device: torch.device,
                    num_workers: int | None = None, world=None):
-    """Endless ((x, y), (x_ref, x_ref2, y_ref, z, z2)) batches from iteration `start` on (see the module)."""
+    """Endless ((x, y), (x_ref, x_ref2, y_ref, z, z2)) batches from iteration `start` on (see the module);
+    with `latent_dim` None, ((x, y), ()): sources only."""
     workers = cfg.num_workers if num_workers is None else num_workers
     rank, size = (world.rank, world.size) if world is not None else (0, 1)
     loaders = []
-    for which, dataset in enumerate((data, ReferencePairs(data.parts, latent_dim))):
+    datasets = (data,) if latent_dim is None else (data, ReferencePairs(data.parts, latent_dim))
+    for which, dataset in enumerate(datasets):
         sampler = BalancedBatches(data.sizes(), cfg.batch_size, seed=cfg.seed * 2 + which, start=start,
                                   pairs=which == 1, rank=rank, world=size)
-        loaders.append(iter(DataLoader(dataset, batch_sampler=sampler, num_workers=workers,
+        # A generator of its own: the loader's seed draw must not move the global RNG (a resumed run's draws).
+        loaders.append(iter(DataLoader(dataset, batch_sampler=sampler, num_workers=workers, generator=torch.Generator(),
                                        pin_memory=device.type == "cuda", persistent_workers=workers > 0)))
     while True:
-        yield tuple(next(loader) for loader in loaders)
+        batch = tuple(next(loader) for loader in loaders)
+        yield batch if len(batch) == 2 else (batch[0], ())
 
 
 def display_sources(data: DomainImages, count: int) -> torch.Tensor:

@@ -24,6 +24,7 @@ from munit.methods.cogan import CoGAN
 from munit.methods.cut import CUT
 from munit.methods.cyclegan import CycleGAN, CycleGANNoise
 from munit.methods.discogan import DiscoGAN
+from munit.methods.fader import Fader
 from munit.methods.gcgan import GcGAN
 from munit.methods.munit import MUNIT
 from munit.methods.paired import BicycleGAN, Pix2Pix
@@ -36,6 +37,7 @@ METHODS: dict[str, type[Method]] = {
     "munit": MUNIT, "unit": UNIT, "cyclegan": CycleGAN, "cyclegan_noise": CycleGANNoise, "pix2pix": Pix2Pix,
     "bicyclegan": BicycleGAN, "discogan": DiscoGAN, "cogan": CoGAN, "gcgan": GcGAN, "cut": CUT,
     "pix2pixhd": Pix2PixHD, "spade": SPADEMethod, "stargan_v2": StarGANv2,
+    "fader": Fader,
 }
 
 

@@ -21,13 +21,14 @@ from munit.nets.diffaug import diff_augment, parse_policy
 DIRECTIONS = ("a2b", "b2a")
 # Keys of one method each (GcGAN, DiscoGAN, CoGAN, CUT, pix2pix, pix2pixHD, BicycleGAN's gen.where_add;
 # gen.norm: pix2pix, BicycleGAN, SPADE; feat_w: pix2pixHD, SPADE; info_*: CycleGAN + noise; StarGAN v2's
-# r1_w, ds_*, lr_mapping, gen.latent_dim):
+# r1_w, ds_*, lr_mapping, gen.latent_dim; Fader's lat_dis_*):
 # every other method lists them among its unused keys.
 SINGLE_METHOD_KEYS = ("gc_w", "gc_transform", "gan_curriculum", "latent_search_steps", "latent_search_tol",
                       "test_noise", "nce_w", "nce_idt", "nce_layers", "nce_patches", "nce_dim", "nce_t",
                       "flip_equivariance", "gen.norm", "patch_nce_w", "feat_w", "n_local_enhancers",
                       "niter_fix_global", "global_from", "info_w", "info_categories", "gen.where_add",
-                      "r1_w", "ds_w", "ds_iter", "lr_mapping", "gen.latent_dim")
+                      "r1_w", "ds_w", "ds_iter", "lr_mapping", "gen.latent_dim", "lat_dis_w", "lat_dis_schedule",
+                      "lat_dis_dropout")
 
 
 def other_methods_keys(*own: str) -> tuple[str, ...]:
@@ -117,6 +118,7 @@ class Method:
     fixed_size = False  # Whether its networks take only the training crop size (e.g. a U-Net down to 1x1).
     takes_labels = False  # Whether domain A may hold semantic label maps (`label_nc`).
     multi_domain = False  # Whether it translates between named domains (`domains`); its directions are their names.
+    reference_batches = True  # Multi-domain: whether batches carry reference pairs and random codes (StarGAN v2).
     unused_keys: tuple[str, ...] = ()  # Config keys it ignores; a config that sets them gets a warning.
     generator_names: tuple[str, ...] = ("gen_a", "gen_b")
     discriminator_names: tuple[str, ...] = ("dis_a", "dis_b")
