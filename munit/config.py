@@ -247,7 +247,8 @@ MAX_SIZES = {"gen.dim": 512, "dis.dim": 512, "gen.mlp_dim": 8192, "gen.style_dim
 NON_NEGATIVE = {"keep_last", "num_workers", "weight_decay", "ema_beta", "gan_w", "recon_x_w", "recon_s_w",
                 "recon_c_w", "recon_x_cyc_w", "vgg_w", "label_nc", "recon_kl_w", "recon_kl_cyc_w", "seed", "identity_w",
                 "pool_size", "ms_w", "gc_w", "gan_curriculum", "latent_search_tol", "nce_w", "patch_nce_w", "feat_w",
-                "info_w", "info_categories", "n_local_enhancers", "niter_fix_global", "r1_w", "ds_w", "lat_dis_w", "lat_dis_dropout"}
+                "info_w", "info_categories", "n_local_enhancers", "niter_fix_global", "r1_w", "ds_w", "lat_dis_w",
+                "lat_dis_dropout"}
 
 
 def read_config(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
