@@ -2,11 +2,13 @@
 every ordered pair of distinct domains as StarGAN v2's evaluation averages its metrics over domain pairs.
 
 For each source domain, `per_domain` test images are translated into every other domain once with a random
-code (latent-guided) and once with the style of a test image of the target domain (reference-guided).
+code (latent-guided; a method without codes, Fader networks, translates its one way) and, for a
+reference-guided method, once with the style of a test image of the target domain.
 - `latent_accuracy`, `reference_accuracy`: the share of outputs whose hue mode (munit.eval.groundtruth, no
   network) is the target domain's;
 - `content_iou`: IoU between the output's shape region and the input's true shape (latent-guided outputs);
-- `diversity`: mean L1 distance between two latent-guided outputs of one input and target (images in [-1, 1]).
+- `diversity` (multimodal methods): mean L1 distance between two latent-guided outputs of one input and
+  target (images in [-1, 1]).
 """
 
 from __future__ import annotations
@@ -43,16 +45,15 @@ def domain_metrics(method, nets, data: DomainImages, names: list[str], per_domai
                 continue
             gen = torch.Generator().manual_seed(seed * 1_000_003 + s * 101 + t)  # Each pair's own draws.
             latent = translate_pair(x, source, target, "latent", gen)
-            again = translate_pair(x, source, target, "latent", gen)
-            reference = translate_pair(x, source, target, "reference", gen)
             want = modes[target]
             images = list(to_uint8(latent))
-            by_pair[f"{source}->{target}"] = {
-                "latent_accuracy": _accuracy(images, want),
-                "reference_accuracy": _accuracy(list(to_uint8(reference)), want),
-                "content_iou": groundtruth.content_iou(images, factors, "b"),
-                "diversity": float((latent - again).abs().mean()),
-            }
+            pair = by_pair[f"{source}->{target}"] = {"latent_accuracy": _accuracy(images, want),
+                                                     "content_iou": groundtruth.content_iou(images, factors, "b")}
+            if method.reference_guided:
+                pair["reference_accuracy"] = _accuracy(list(to_uint8(translate_pair(x, source, target, "reference",
+                                                                                    gen))), want)
+            if method.multimodal:
+                pair["diversity"] = float((latent - translate_pair(x, source, target, "latent", gen)).abs().mean())
     mean = {key: float(np.mean([m[key] for m in by_pair.values()])) for key in next(iter(by_pair.values()))}
     return {"mean": mean, "pairs": by_pair, "inputs_per_pair": count}
 
