@@ -3,6 +3,7 @@ budget: the share of outputs that land in the requested domain, content kept, di
 
     python benchmarks/domains_table.py                        # two StarGAN v2 seeds and MUNIT red<->blue
     python benchmarks/domains_table.py --iterations 600 --seeds 0
+    python benchmarks/domains_table.py --seeds 0 1 --munit-seeds 0
     python benchmarks/domains_table.py --figure docs/images/results_stargan_v2.png
 
 StarGAN v2 trains with configs/stargan_v2.yaml; MUNIT with configs/demo.yaml on the red and the blue
@@ -141,6 +142,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--iterations", type=int, default=3000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--munit-seeds", type=int, nargs="+",
+                        help="seeds of the pairwise MUNIT runs (default: --seeds)")
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "domains_table")
     parser.add_argument("--figure", type=Path, help="write StarGAN v2's translations (first seed) to this PNG")
     args = parser.parse_args()
@@ -160,7 +163,7 @@ def main() -> None:
         lines.append(row(f"StarGAN v2, seed {seed}, red<->blue", pair_mean(result), minutes))
         if args.figure and seed == args.seeds[0]:
             figure(run, args.figure)
-    for seed in args.seeds:
+    for seed in args.munit_seeds or args.seeds:
         run, minutes = train_run("demo.yaml", args.runs / f"munit_red_blue_seed{seed}", args.iterations,
                                  [f"seed={seed}", f"data_root={pair_root}", "train_mode=exact"])
         result = results[f"munit_red_blue_seed{seed}"] = evaluate_munit(run, stargan_cfg)

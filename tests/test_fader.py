@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from munit.api import Translator
-from munit.config import UnusedKeyWarning
+from munit.config import ConfigError, UnusedKeyWarning
 from munit.data import batches, build_data
 from munit.data.domains import BUILTIN_DOMAINS
 from munit.errors import UsageError
@@ -89,3 +89,8 @@ def test_sliders_edit_images_through_the_api(trained):
     assert half.shape == x.shape and not torch.allclose(half, blue)
     with pytest.raises(UsageError, match="has the attributes red, yellow, green, blue, purple; not teal"):
         trained.edit(x, {"teal": 1.0})
+
+
+def test_a_batch_of_one_is_refused_with_the_reason():
+    with pytest.raises(ConfigError, match="'batch_size' is 1; Fader networks need at least 2"):
+        fader(batch_size=1)

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from munit.config import Config
+from munit.config import Config, ConfigError
 from munit.data.domains import domain_names
 from munit.errors import UsageError
 from munit.methods.base import GeneratorPass, Method, Term, detached, other_methods_keys, weighted_total
@@ -53,6 +53,12 @@ class Fader(Method):
         super().__init__(cfg)
         self.domains = tuple(domain_names(cfg))
         self.directions = self.domains
+
+    @classmethod
+    def check_config(cls, cfg: Config) -> None:
+        if cfg.batch_size < 2:
+            raise ConfigError(f"'batch_size' is {cfg.batch_size}; Fader networks need at least 2 (the latent "
+                              "discriminator's last layer normalises a 1 x 1 map over the batch; the paper used 32)")
 
     @classmethod
     def min_image_size(cls, cfg: Config) -> int:
