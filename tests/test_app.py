@@ -262,10 +262,11 @@ def test_page_shows_a_slider_per_attribute_of_a_fader_model(fader_server, tmp_pa
         upload.write_bytes(png_bytes(size=(64, 64)))
         driver.find_element(By.ID, "image").send_keys(str(upload))
         driver.find_element(By.ID, "edit").click()
-        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#edit-result img")) == 1)
-        first = driver.find_element(By.CSS_SELECTOR, "#edit-result img").get_attribute("src")
+        # Read in the page: the result image is replaced when an edit returns (no stale element in between).
+        shown = "const img = document.querySelector('#edit-result img'); return img ? img.src : null;"
+        first = wait.until(lambda d: d.execute_script(shown))
         driver.execute_script("arguments[0].value = 1; arguments[0].onchange();", sliders[3])  # Blue up.
-        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#edit-result img").get_attribute("src") != first)
+        wait.until(lambda d: d.execute_script(shown) not in (None, first))
         assert not driver.find_element(By.ID, "slider-section").is_displayed()  # No style codes to interpolate.
     finally:
         driver.quit()
