@@ -24,6 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from paper_table import training_minutes  # noqa: E402 (after the path it needs)
+
 PAIR = ("red", "blue")  # MUNIT's two domains.
 COLUMNS = [("latent_accuracy", "latent: in target domain ↑"), ("reference_accuracy", "reference: in target domain ↑"),
            ("content_iou", "content IoU ↑"), ("diversity", "diversity (L1) ↑")]
@@ -43,12 +46,7 @@ def train_run(config: str, run: Path, iterations: int, overrides: list[str]) -> 
     latest = latest_checkpoint(run)
     if latest is None or latest.name != f"ckpt_{iterations:08d}.pt":
         train(cfg, run, torch.device("cpu"), resume=latest is not None, progress=True)
-    minutes, last = 0.0, 0
-    for line in (run / "log.jsonl").read_text().splitlines():
-        entry = json.loads(line)
-        minutes += (entry["iteration"] - last) / max(entry["it_per_s"], 1e-9) / 60
-        last = entry["iteration"]
-    return run, minutes
+    return run, training_minutes(run)
 
 
 def write_pair_folders(cfg, root: Path) -> Path:

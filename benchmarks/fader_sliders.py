@@ -23,6 +23,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from paper_table import training_minutes  # noqa: E402 (after the path it needs)
+
 PER_DOMAIN = 20
 
 
@@ -39,12 +42,7 @@ def train_run(run: Path, iterations: int, seed: int, overrides: list[str]) -> tu
     latest = latest_checkpoint(run)
     if latest is None or latest.name != f"ckpt_{iterations:08d}.pt":
         train(cfg, run, torch.device("cpu"), resume=latest is not None, progress=True)
-    minutes, last = 0.0, 0
-    for line in (run / "log.jsonl").read_text().splitlines():
-        entry = json.loads(line)
-        minutes += (entry["iteration"] - last) / max(entry["it_per_s"], 1e-9) / 60
-        last = entry["iteration"]
-    return run, minutes
+    return run, training_minutes(run)
 
 
 def measure(run: Path) -> dict:

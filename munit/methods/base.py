@@ -11,6 +11,7 @@ from PIL import Image
 from torch import nn
 
 from munit.config import Config, short_value
+from munit.data.domains import domain_names
 from munit.data.images import check_resized, to_mode, to_tensor
 from munit.data.labels import check_classes, class_ids, colorize, label_tensor, pack
 from munit.errors import UsageError
@@ -131,6 +132,9 @@ class Method:
     def __init__(self, cfg: Config):
         self.cfg = cfg
         self.iteration = 0  # The trainer's iteration, for losses with a schedule (DiscoGAN's curriculum).
+        if self.multi_domain:  # Its domains, in label order, are its directions.
+            self.domains = tuple(domain_names(cfg))
+            self.directions = self.domains
 
     @classmethod
     def min_image_size(cls, cfg: Config) -> int:

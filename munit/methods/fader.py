@@ -24,7 +24,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from munit.config import Config, ConfigError
-from munit.data.domains import domain_names
 from munit.errors import UsageError
 from munit.methods.base import GeneratorPass, Method, Term, detached, other_methods_keys, weighted_total
 from munit.nets.fader import Decoder, Encoder, LatentDiscriminator
@@ -48,11 +47,6 @@ class Fader(Method):
                    "gen.activ", "gen.pad_type", "dis.norm", "dis.activ", "dis.n_layer", "dis.gan_type",
                    "dis.num_scales", "dis.pad_type", "dis.dim",
                    *other_methods_keys("lat_dis_w", "lat_dis_schedule", "lat_dis_dropout"))
-
-    def __init__(self, cfg: Config):
-        super().__init__(cfg)
-        self.domains = tuple(domain_names(cfg))
-        self.directions = self.domains
 
     @classmethod
     def check_config(cls, cfg: Config) -> None:

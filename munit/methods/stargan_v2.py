@@ -28,7 +28,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from munit.config import Config, ConfigError
-from munit.data.domains import domain_names
 from munit.errors import UsageError
 from munit.losses import recon_loss
 from munit.methods.base import GeneratorPass, Method, Term, detached, other_methods_keys, weighted_total
@@ -56,11 +55,6 @@ class StarGANv2(Method):
                    "identity_w", "pool_size", "ms_w", "gen.n_res", "gen.activ", "gen.pad_type", "dis.norm",
                    "dis.activ", "dis.n_layer", "dis.gan_type", "dis.num_scales", "dis.pad_type",
                    *other_methods_keys("r1_w", "ds_w", "ds_iter", "lr_mapping", "gen.latent_dim"))
-
-    def __init__(self, cfg: Config):
-        super().__init__(cfg)
-        self.domains = tuple(domain_names(cfg))
-        self.directions = self.domains
 
     @classmethod
     def check_config(cls, cfg: Config) -> None:
