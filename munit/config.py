@@ -192,6 +192,9 @@ class Config:
     #   null: the folders under <data_root>/train/ (sorted), or builtin:shapes's five hues. Every domain takes
     #   domain A's settings (input_dim_a, new_size_a). Two-domain methods: two of those folders (or hues), A
     #   then B, instead of trainA/trainB.
+    attributes_file: str | None = None  # (munit) Fader: a CSV file of binary attributes (header image,<name>,...;
+    #   rows: a path under train/ or test/ relative to data_root, then 1 or 0/-1 per attribute); `domains`
+    #   picks its columns (null: all). Null: the attribute is the domain (one value per domain folder).
     data_folder_train_a: str | None = None  # List layout: image folder ...
     data_list_train_a: str | None = None  # ... and a text file of paths relative to it.
     data_folder_train_b: str | None = None  # List layout, domain B training images: folder ...
@@ -388,9 +391,13 @@ def _check(cfg: Config, source: str) -> None:
         fail("use_instance", cfg.use_instance, "instance maps come with label maps; set label_nc too")
     if cfg.domains is not None:
         names = [d.strip() for d in cfg.domains.split(",")]
-        if len(names) < 2 or len(set(names)) != len(names) or any(
+        least = 1 if cfg.attributes_file is not None else 2  # One binary attribute is enough; one domain is not.
+        if len(names) < least or len(set(names)) != len(names) or any(
                 not n or n in ("a", "b") or "/" in n or "\\" in n or n.startswith(".") for n in names):
-            fail("domains", cfg.domains, "expected two or more distinct folder names, comma-separated (not a or b)")
+            fail("domains", cfg.domains, f"expected {'one' if least == 1 else 'two'} or more distinct names, "
+                 "comma-separated (not a or b)")
+    if cfg.attributes_file is not None and cfg.method != "fader":
+        fail("attributes_file", cfg.attributes_file, f"only method fader reads attributes (method is {cfg.method})")
     try:
         parse_policy(cfg.diffaug)
     except ValueError as e:

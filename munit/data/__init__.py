@@ -9,7 +9,14 @@ from torch.utils.data import DataLoader, Sampler
 
 from munit.config import BUILTIN_PREFIX, Config
 from munit.data.builtin import BUILTIN_DATASETS, BUILTIN_LABELS
-from munit.data.domains import DomainImages, build_domains, display_sources, domain_batches, domain_names
+from munit.data.domains import (
+    DomainImages,
+    LabelledImages,
+    build_domains,
+    display_sources,
+    domain_batches,
+    domain_names,
+)
 from munit.data.images import DataError, FileDataset, HalfDataset, ImageDataset, PairedDataset, find_images, read_list
 from munit.data.labels import LabelFiles
 
@@ -180,7 +187,9 @@ def batches(cfg: Config, data: Data, start: int, device: torch.device, method, n
 
 
 def parts(cfg: Config, data: Data) -> dict[str, ImageDataset]:
-    """The data set of each domain, by name."""
+    """The data set of each domain, by name (images with attributes: one, "images")."""
+    if isinstance(data, LabelledImages):
+        return {"images": data.parts[0]}
     if isinstance(data, DomainImages):
         return dict(zip(domain_names(cfg), data.parts, strict=True))
     return dict(data)
@@ -197,6 +206,8 @@ def displays(cfg: Config, data: Data, inputs: int | None = None, refs: int = NUM
         out["a"] = display_sources(data, inputs or cfg.display_size)
     else:
         out.update({d: stack(ds, inputs or min(cfg.display_size, len(ds))) for d, ds in by_name.items()})
+    if isinstance(data, LabelledImages):  # Any image may be a reference for any attribute.
+        by_name = {d: data.parts[0] for d in domain_names(cfg)}
     for d, ds in by_name.items():
         out[f"ref_{d}"] = torch.stack([ds[(len(ds) - 1 - i) % len(ds)] for i in range(refs)])
     return out

@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from munit.config import BUILTIN_PREFIX, Config
+from munit.data.attributes import attribute_columns, read_attributes
 from munit.data.builtin import HUE_MODES, ShapesDataset, draw_factors
 from munit.data.images import DataError, FileDataset, ImageDataset, find_images
 
@@ -30,10 +31,13 @@ MIN_IMAGES = 2  # Per domain and split: a reference batch takes two images of on
 
 
 def domain_names(cfg: Config) -> list[str]:
-    """The domains of a multi-domain config, in label order: `domains` when set, else the built-in data's
-    five, else the folders under `<data_root>/train/` (sorted)."""
+    """The domains of a multi-domain config, in label order: `domains` when set, else the columns of
+    `attributes_file` (binary attributes; see munit.data.attributes), else the built-in data's five, else the
+    folders under `<data_root>/train/` (sorted)."""
     if cfg.domains is not None:
         return [d.strip() for d in cfg.domains.split(",")]
+    if cfg.attributes_file is not None:
+        return attribute_columns(cfg.attributes_file)
     root = cfg.data_root
     if root is not None and root.startswith(BUILTIN_PREFIX):
         return list(BUILTIN_DOMAINS)
@@ -72,6 +76,19 @@ class DomainImages(Dataset):
     def __getitem__(self, item: tuple[int, int, int]) -> tuple[torch.Tensor, int]:
         domain, index, seed = item
         return self.parts[domain][(index, seed)], domain
+
+
+class LabelledImages(DomainImages):
+    """The images of one split with binary attributes (`attributes_file`): one part; an item (0, index,
+    seed) is (image, attributes (A,) int64 0/1)."""
+
+    def __init__(self, part: ImageDataset, labels: torch.Tensor):
+        super().__init__([part])
+        self.labels = labels
+
+    def __getitem__(self, item: tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        _, index, seed = item
+        return self.parts[0][(index, seed)], self.labels[index]
 
 
 class ReferencePairs(DomainImages):
@@ -118,13 +135,20 @@ def hue_indices(seed: int, split: str, count: int, modes: list[int]) -> list[lis
 def build_domains(cfg: Config, split: str, settings: str | None = None) -> DomainImages:
     """Every domain's images of `split` ('train' or 'test'); DataError for a missing domain folder or one
     with fewer than MIN_IMAGES images. Every domain takes domain A's size and channels, or with `settings`
-    ("ab": a two-domain method's pair) each the settings of its letter."""
+    ("ab": a two-domain method's pair) each the settings of its letter. With `attributes_file`: the images it
+    lists with their attributes (LabelledImages)."""
     names = domain_names(cfg)
     letters = settings or "a" * len(names)
     common = dict(crop=(cfg.crop_image_height, cfg.crop_image_width), train=split == "train", flip=cfg.flip,
                   skip_bad_images=cfg.skip_bad_images)
     each = [dict(size=cfg.size_of(d), channels=cfg.input_dim(d), **common) for d in letters]
     root = cfg.data_root
+    if cfg.attributes_file is not None:
+        if root is None or root.startswith(BUILTIN_PREFIX):
+            raise DataError(f"attributes_file {cfg.attributes_file} needs data_root: the folder its image paths "
+                            f"are relative to (got {root})")
+        paths, labels = read_attributes(cfg.attributes_file, root, split, names, MIN_IMAGES)
+        return LabelledImages(FileDataset(paths, **each[0]), labels)
     if root is not None and root.startswith(BUILTIN_PREFIX):
         count = cfg.builtin_train_size if split == "train" else cfg.builtin_test_size
         unknown = [n for n in names if n not in BUILTIN_DOMAINS]

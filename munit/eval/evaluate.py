@@ -13,6 +13,7 @@ import torch
 from munit.config import BUILTIN_PREFIX
 from munit.data import build_dataset, build_split
 from munit.data.domains import build_domains
+from munit.errors import UsageError
 from munit.eval.protocols import EvalContext, protocol
 from munit.inference import load_model
 from munit.utils import atomic_write_text
@@ -61,6 +62,9 @@ def _every_pair(chosen, model, cfg, target: str | None, options: dict) -> dict:
     method = model.method
     names = list(method.directions)
     targets = [method.direction(target).target] if target is not None else names
+    if cfg.attributes_file is not None:
+        raise UsageError(f"{model.source}: a model of binary attributes (attributes_file) has no domains to "
+                         "translate between; benchmarks/fader_attributes.py measures its sliders")
     test = build_domains(cfg, "test")
     if chosen.name == "builtin-domains":
         return chosen.run(EvalContext(model, method.direction(targets[0]), test.parts[0], test.parts[0],

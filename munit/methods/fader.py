@@ -3,10 +3,12 @@ decoder is told the image's attributes, and a latent discriminator that tries to
 encoder's latent; the encoder learns to hide them (the discriminator's loss on flipped attributes), so the
 decoder must take them from its attribute input, and sliding that input at test time edits the attribute.
 
-Attributes here are the domains of the many-domain layout (munit.data.domains): one categorical attribute
-with a value per domain, one-hot, the official code's encoding of a categorical attribute (on the built-in
-data: the five hue modes). At test time every domain is a slider in [0, 1] (`Translator.edit`): the one-hot
-vector of a domain translates into it, mixtures slide between domains.
+Attributes are either the domains of the many-domain layout (munit.data.domains): one categorical attribute
+with a value per domain, one-hot (on the built-in data: the five hue modes); or the binary attributes of a
+labels file (`attributes_file`, munit.data.attributes), each one-hot over its two values, as the official code
+encodes CelebA's. At test time each domain or attribute is a slider in [0, 1] (`Translator.edit`): a domain's
+slider is its one-hot entry (mixtures slide between domains), a binary attribute's slider a gives the code
+(1 - a, a).
 
 Losses as the official code: mean squared reconstruction error (`recon_x_w`, its lambda_ae 1), the latent
 discriminator's cross-entropy on the true attribute, and the auto-encoder's cross-entropy of the
@@ -58,8 +60,14 @@ class Fader(Method):
     def min_image_size(cls, cfg: Config) -> int:
         return 2 ** (cfg.gen.n_downsample + 1)  # At least a 2 x 2 latent for the discriminator's conv.
 
+    def __init__(self, cfg: Config):
+        super().__init__(cfg)
+        self.binary = cfg.attributes_file is not None
+        # The attribute groups' value counts: one categorical attribute over the domains, or two values each.
+        self.groups = [2] * len(self.domains) if self.binary else [len(self.domains)]
+
     def build_networks(self) -> nn.ModuleDict:
-        cfg, k = self.cfg, len(self.domains)
+        cfg, k = self.cfg, sum(self.groups)
         args = (cfg.gen.dim, 16 * cfg.gen.dim, cfg.gen.n_downsample)
         nets = nn.ModuleDict({
             "enc": Encoder(cfg.input_dim_a, *args),
@@ -72,8 +80,18 @@ class Fader(Method):
     def init_networks(self, nets: nn.ModuleDict) -> nn.ModuleDict:
         return nets  # PyTorch's default initialisation, as the official code.
 
-    def one_hot(self, y: torch.Tensor) -> torch.Tensor:
-        return F.one_hot(y, len(self.domains)).float()
+    def labels(self, y: torch.Tensor) -> torch.Tensor:
+        """A batch's attribute values (N, groups): the binary attributes, or the domain as one column."""
+        return y if self.binary else y[:, None]
+
+    def code(self, y: torch.Tensor) -> torch.Tensor:
+        """The decoder's attribute code (N, sum(groups)) of values (N, groups): each group one-hot."""
+        return torch.cat([F.one_hot(y[:, g], n) for g, n in enumerate(self.groups)], dim=1).float()
+
+    def attribute_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of each group's logits against its value, summed over groups (the official code)."""
+        groups = logits.split(self.groups, dim=1)
+        return sum(F.cross_entropy(out, y[:, g]) for g, out in enumerate(groups))
 
     def dis_fakes(self, nets: nn.ModuleDict, x_a, x_b) -> dict[str, torch.Tensor]:
         enc = nets["enc"]
@@ -85,28 +103,32 @@ class Fader(Method):
             enc.train()
 
     def discriminator_loss(self, nets, x_a, x_b, fakes, joint=False):
-        loss = F.cross_entropy(nets["lat_dis"](fakes["lat_dis"]), x_a[1])
+        loss = self.attribute_loss(nets["lat_dis"](fakes["lat_dis"]), self.labels(x_a[1]))
         return loss, detached({"attribute": loss}, loss)
 
     def generator_pass(self, nets: nn.ModuleDict, x_a, x_b) -> FaderPass:
-        x, y = x_a
+        x, y = x_a[0], self.labels(x_a[1])
         z = nets["enc"](x)
-        x_rec = nets["dec"](z, self.one_hot(y))
-        shift = torch.randint(1, len(self.domains), y.shape, device=y.device)  # A random other value.
+        x_rec = nets["dec"](z, self.code(y))
+        if self.binary:
+            flipped = 1 - y
+        else:  # A random other value.
+            flipped = (y + torch.randint(1, self.groups[0], y.shape, device=y.device)) % self.groups[0]
         return FaderPass({"recon_x": Term(self.cfg.recon_x_w, F.mse_loss(x_rec, x))}, {"lat_dis": z},
-                         flipped=(y + shift) % len(self.domains))
+                         flipped=flipped)
 
     def lat_dis_weight(self) -> float:
         """lambda_lat_dis now: lat_dis_w reached linearly over lat_dis_schedule iterations."""
         return self.cfg.lat_dis_w * min(self.iteration, self.cfg.lat_dis_schedule) / self.cfg.lat_dis_schedule
 
     def generator_loss(self, nets: nn.ModuleDict, gen_pass: FaderPass) -> tuple[torch.Tensor, dict]:
-        fooled = F.cross_entropy(nets["lat_dis"](gen_pass.fakes["lat_dis"]), gen_pass.flipped)
+        fooled = self.attribute_loss(nets["lat_dis"](gen_pass.fakes["lat_dis"]), gen_pass.flipped)
         return weighted_total({**gen_pass.terms, "adv_latent": Term(self.lat_dis_weight(), fooled)})
 
-    # Inference: attributes (N, domains) drive the decoder.
+    # Inference: sliders (N, domains), one per domain or binary attribute, drive the decoder.
     def attributes(self, values: dict[str, float], n: int, device: torch.device) -> torch.Tensor:
-        """The attribute input (n, domains) of slider `values` by domain name; unnamed domains are 0."""
+        """The sliders (n, domains) of `values` by domain or attribute name; unnamed ones are 0 (a binary
+        attribute's 0: without it)."""
         unknown = sorted(set(values) - set(self.domains))
         if unknown:
             raise UsageError(f"method {self.name!r} has the attributes {', '.join(self.domains)}; "
@@ -114,9 +136,14 @@ class Fader(Method):
         row = torch.tensor([float(values.get(d, 0.0)) for d in self.domains], device=device)
         return row.expand(n, -1)
 
+    def slider_code(self, sliders: torch.Tensor) -> torch.Tensor:
+        """The decoder's code of sliders (N, domains): themselves for domains, (1 - a, a) per binary attribute."""
+        return torch.stack([1 - sliders, sliders], dim=2).flatten(1) if self.binary else sliders
+
     def edit(self, nets: nn.ModuleDict, x: torch.Tensor, attributes: torch.Tensor) -> torch.Tensor:
-        """Images x decoded with `attributes` (N, domains), each a slider (1: the domain's value, 0: not)."""
-        return nets["dec"](nets["enc"](x), attributes)
+        """Images x decoded with sliders `attributes` (N, domains), each in [0, 1] (1: the domain or attribute,
+        0: not)."""
+        return nets["dec"](nets["enc"](x), self.slider_code(attributes))
 
     def translate(self, nets: nn.ModuleDict, x: torch.Tensor, direction: str,
                   style: torch.Tensor | None = None) -> torch.Tensor:
