@@ -80,7 +80,7 @@ class Fader(Method):
     def init_networks(self, nets: nn.ModuleDict) -> nn.ModuleDict:
         return nets  # PyTorch's default initialisation, as the official code.
 
-    def labels(self, y: torch.Tensor) -> torch.Tensor:
+    def attribute_values(self, y: torch.Tensor) -> torch.Tensor:
         """A batch's attribute values (N, groups): the binary attributes, or the domain as one column."""
         return y if self.binary else y[:, None]
 
@@ -103,11 +103,11 @@ class Fader(Method):
             enc.train()
 
     def discriminator_loss(self, nets, x_a, x_b, fakes, joint=False):
-        loss = self.attribute_loss(nets["lat_dis"](fakes["lat_dis"]), self.labels(x_a[1]))
+        loss = self.attribute_loss(nets["lat_dis"](fakes["lat_dis"]), self.attribute_values(x_a[1]))
         return loss, detached({"attribute": loss}, loss)
 
     def generator_pass(self, nets: nn.ModuleDict, x_a, x_b) -> FaderPass:
-        x, y = x_a[0], self.labels(x_a[1])
+        x, y = x_a[0], self.attribute_values(x_a[1])
         z = nets["enc"](x)
         x_rec = nets["dec"](z, self.code(y))
         if self.binary:
