@@ -78,7 +78,7 @@ class Translator:
         - `num_styles=K`: K outputs per image with K random styles (the same K for every image): a list
           of K images per PIL input, arrays (N, K, H, W, C), tensors (N, K, C, H, W);
         - `style`: a reference image of the target domain whose style every output takes, or style codes
-          (style_dim,), (N, style_dim) or (N, style_dim, 1, 1).
+          (style_dim,), (N, style_dim) or (N, style_dim, 1, 1) (pix2pixHD: a code in [0, 1) per class).
         `seed` makes the random styles reproducible."""
         direction = self._direction(direction)
         x, kind = self._to_batch(images, direction.source)
@@ -198,7 +198,7 @@ class Translator:
     def _style_codes(self, style, domain: str, n: int) -> torch.Tensor:
         if isinstance(style, torch.Tensor) and style.dim() <= 2 or (
                 isinstance(style, torch.Tensor) and style.dim() == 4 and style.shape[-2:] == (1, 1)):
-            return _as_codes(style, n, self.cfg.gen.style_dim).to(self.device)
+            return _as_codes(style, n, self.method.code_dim).to(self.device)
         references, _ = self._to_batch(style, domain)
         return self.method.styles(self.nets, n, self.device, references=references, domain=domain)
 

@@ -164,6 +164,10 @@ class Config:
     n_local_enhancers: int = 0  # (munit) pix2pixHD: 0 trains the global generator G1, 1 the local enhancer G2.
     niter_fix_global: int = 0  # (munit) pix2pixHD with a local enhancer: iterations before G1 trains too.
     global_from: str | None = None  # (munit) pix2pixHD: a run (or checkpoint) of G1 whose weights start G2's G1.
+    feat_num: int = 0  # (munit) pix2pixHD: channels of the feature encoder's code, averaged per class region of
+    #   the label map and given to the generator (the paper's 3); 0: no encoder.
+    n_clusters: int = 10  # (munit) pix2pixHD with feat_num: K-means centres per class of the training images'
+    #   codes, fitted at each snapshot; random styles at test time pick one per class (the paper's 10).
     patch_nce_w: float = 0.0  # (munit) MUNIT: CUT's PatchNCE between each translation and its source image,
     #   features from the source domain's content encoder (input, downsampling convs, first and middle
     #   residual block) with heads trained like the generators; content kept by contrast. 0 is off.
@@ -246,12 +250,12 @@ CHOICES = {
     "input_dim_b": (1, 3, 4),
 }
 MAX_SIZES = {"gen.dim": 512, "dis.dim": 512, "gen.mlp_dim": 8192, "gen.style_dim": 1024, "gen.n_res": 64,
-             "gen.n_downsample": 8, "dis.n_layer": 10, "dis.num_scales": 8}
+             "gen.n_downsample": 8, "dis.n_layer": 10, "dis.num_scales": 8, "feat_num": 64, "n_clusters": 1000}
 NON_NEGATIVE = {"keep_last", "num_workers", "weight_decay", "ema_beta", "gan_w", "recon_x_w", "recon_s_w",
                 "recon_c_w", "recon_x_cyc_w", "vgg_w", "label_nc", "recon_kl_w", "recon_kl_cyc_w", "seed", "identity_w",
                 "pool_size", "ms_w", "gc_w", "gan_curriculum", "latent_search_tol", "nce_w", "patch_nce_w", "feat_w",
-                "info_w", "info_categories", "n_local_enhancers", "niter_fix_global", "r1_w", "ds_w", "lat_dis_w",
-                "lat_dis_dropout"}
+                "info_w", "info_categories", "n_local_enhancers", "niter_fix_global", "feat_num", "r1_w", "ds_w",
+                "lat_dis_w", "lat_dis_dropout"}
 
 
 def read_config(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:

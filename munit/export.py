@@ -41,6 +41,8 @@ def example_inputs(model: Model, names: tuple[str, ...], batch: int = 2, side: i
             out[name] = torch.rand(batch, cfg.channels(name[-1]), side, side, generator=gen) * 2 - 1
         elif name == "style":
             out[name] = torch.randn(batch, cfg.gen.style_dim, generator=gen)
+        elif name == "codes":  # pix2pixHD: a code in [0, 1) per class.
+            out[name] = model.method.random_styles(batch, torch.device("cpu"), gen).flatten(1)
         elif name == "attributes":  # Fader: one slider per domain, in [0, 1].
             out[name] = torch.rand(batch, len(model.method.domains), generator=gen)
         elif name == "content":

@@ -1,16 +1,24 @@
 """pix2pixHD: the local enhancer around a global generator, coarse-to-fine training (G1 trained alone,
-then loaded into G2 and kept fixed for niter_fix_global iterations), the loss weights and the settings it
-refuses."""
+then loaded into G2 and kept fixed for niter_fix_global iterations), the loss weights, the feature encoder
+and the settings it refuses."""
 
 from __future__ import annotations
+
+import json
+import shutil
 
 import pytest
 import torch
 
+from munit.api import Translator
+from munit.cli import main
 from munit.config import ConfigError
 from munit.data import build_split, training_batches
-from munit.methods import build_method
-from munit.nets.pix2pixhd import LocalEnhancer, global_generator
+from munit.errors import UsageError
+from munit.inference import load_model
+from munit.methods import build_method, load_config
+from munit.nets.pix2pixhd import FeatureEncoder, LocalEnhancer, global_generator, kmeans, paint, region_means
+from munit.training.checkpoint import POINTER, checkpoint_dir, load_checkpoint
 from munit.training.loop import Trainer, train
 
 from helpers import tiny_config
@@ -86,3 +94,96 @@ def test_global_from_a_run_of_another_method_is_refused(tmp_path):
 def test_settings_the_generators_cannot_take_are_config_errors(bad, message):
     with pytest.raises(ConfigError, match=message):
         tiny_hd(**bad)
+
+
+# The feature encoder (feat_num): codes averaged per class region, clustered, picked at test time.
+
+def test_codes_are_averaged_over_each_region_and_painted_back():
+    regions = torch.zeros(1, 3, 2, 4)
+    regions[0, 0, :, :2], regions[0, 1, :, 2:] = 1, 1  # Left half class 0, right half class 1, class 2 absent.
+    features = torch.arange(16, dtype=torch.float).reshape(1, 2, 2, 4)
+    means = region_means(features, regions)
+    left, right = features[0, :, :, :2].mean((1, 2)), features[0, :, :, 2:].mean((1, 2))
+    torch.testing.assert_close(means[0], torch.stack([left, right, torch.zeros(2)]))
+    painted = paint(means, regions)
+    torch.testing.assert_close(painted[0, :, 1, 0], left)
+    torch.testing.assert_close(painted[0, :, 0, 3], right)
+
+
+def test_kmeans_finds_separated_clusters_largest_first():
+    gen = torch.Generator().manual_seed(0)
+    blobs = [torch.randn(n, 2, generator=gen) * 0.05 + torch.tensor(c) for n, c in ((10, [3.0, 0]), (30, [0, 3.0]),
+                                                                                   (20, [-3.0, -3.0]))]
+    centres = kmeans(torch.cat(blobs), 3, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(centres, torch.stack([blobs[1].mean(0), blobs[2].mean(0), blobs[0].mean(0)]))
+
+
+def test_a_code_picks_one_centre_of_its_class_and_a_class_without_centres_gets_zeros():
+    enc = FeatureEncoder(3, feat_num=2, dim=2, classes=2, clusters=4)
+    enc.centres[0, :3] = torch.tensor([[1.0, 1], [2, 2], [3, 3]])
+    enc.counts[0] = 3
+    picked = enc.pick(torch.tensor([[0.0, 0.5], [0.5, 0.9], [0.99, 0.0]]))
+    torch.testing.assert_close(picked[:, 0], torch.tensor([[1.0, 1], [2, 2], [3, 3]]))
+    assert not picked[:, 1].any()
+
+
+FEATURES = {"label_nc": 5, "use_instance": True, "feat_num": 3, "n_clusters": 4}
+
+
+@pytest.fixture(scope="module")
+def featured(tmp_path_factory):
+    run = tmp_path_factory.mktemp("features") / "run"
+    train(tiny_hd(**FEATURES, max_iter=4, snapshot_save_iter=2, keep_last=0), run, CPU, progress=False)
+    return run
+
+
+def test_the_encoder_learns_with_the_generator_and_its_codes_are_clustered_per_class(featured):
+    cfg = tiny_hd(**FEATURES)
+    trainer = Trainer(cfg, CPU)
+    assert trainer.method.generator_names == ("gen", "enc") and trainer.method.multimodal
+    assert trainer.nets["gen"].model[0].conv.in_channels == 5 + 1 + 3  # Classes, boundaries, the codes.
+    before = {k: v.clone() for k, v in trainer.nets["enc"].state_dict().items()}
+    trainer.step(*next(training_batches(cfg, build_split(cfg, "train", paired=True), 0, CPU, paired=True)))
+    assert any(not torch.equal(v, trainer.nets["enc"].state_dict()[k]) for k, v in before.items())
+    enc = Translator.from_pretrained(featured, device="cpu").nets["enc"]
+    assert enc.counts.tolist() == [4, 4, 4, 4, 4]  # Background and the four shape kinds, each in > 4 images.
+    assert all(len(set(map(tuple, enc.centres[c].tolist()))) == 4 for c in range(5))
+
+
+def test_random_codes_give_different_translations_of_one_label_map(featured):
+    model = Translator.from_pretrained(featured, device="cpu")
+    labels = build_split(load_model(featured).cfg, "test", paired=True)["a"]
+    x = labels[0][None]
+    outputs = model.translate(x, num_styles=4, seed=0)
+    assert outputs.shape == (1, 4, 3, 32, 32)
+    assert not torch.allclose(outputs[0, 0], outputs[0, 1])
+    largest = model.method.translate(model.nets, x, "a2b")  # No code: each class's largest cluster.
+    torch.testing.assert_close(model.translate(x, style=torch.zeros(5)), largest)
+    with pytest.raises(UsageError, match="style_dim = 5"):
+        model.translate(x, style=torch.zeros(8))
+
+
+def test_a_crop_the_encoder_cannot_halve_four_times_is_refused():
+    with pytest.raises(ConfigError, match="feature encoder .* multiples of 16"):
+        tiny_hd(feat_num=3, new_size=24, crop_image_height=24, crop_image_width=24)
+
+
+def test_a_resumed_run_fits_the_same_clusters_and_exports_a_graph_with_codes(featured, tmp_path):
+    resumed = tmp_path / "resumed"
+    shutil.copytree(featured, resumed)
+    (checkpoint_dir(resumed) / "ckpt_00000004.pt").unlink()
+    (checkpoint_dir(resumed) / POINTER).write_text("ckpt_00000002.pt\n")
+    train(load_config(resumed / "config.yaml"), resumed, CPU, resume=True, progress=False)
+    whole, again = (load_checkpoint(r / "checkpoints" / "ckpt_00000004.pt")["nets"]["enc"] for r in (featured, resumed))
+    assert whole["counts"].sum() > 0
+    assert all(torch.equal(whole[k], again[k]) for k in whole)
+    assert main(["export", str(featured), "--format", "torchscript", "--output", str(tmp_path / "out")]) == 0
+    graph = json.loads((tmp_path / "out" / "export.json").read_text())["graphs"]["translate_a2b"]
+    assert graph["inputs"] == ["image_a", "codes"]
+    model = load_model(featured)
+    x = build_split(model.cfg, "test", paired=True)["a"][0][None]
+    codes = torch.tensor([[0.0, 0.3, 0.6, 0.9, 0.1]])
+    exported = torch.jit.load(str(tmp_path / "out" / graph["file"]))
+    with torch.no_grad():
+        expected = model.method.translate(model.nets, x, "a2b", codes[:, :, None, None])
+        torch.testing.assert_close(exported(x, codes), expected)

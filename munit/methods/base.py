@@ -27,9 +27,9 @@ DIRECTIONS = ("a2b", "b2a")
 SINGLE_METHOD_KEYS = ("gc_w", "gc_transform", "gan_curriculum", "latent_search_steps", "latent_search_tol",
                       "test_noise", "nce_w", "nce_idt", "nce_layers", "nce_patches", "nce_dim", "nce_t",
                       "flip_equivariance", "gen.norm", "patch_nce_w", "feat_w", "n_local_enhancers",
-                      "niter_fix_global", "global_from", "info_w", "info_categories", "gen.where_add",
-                      "r1_w", "ds_w", "ds_iter", "lr_mapping", "gen.latent_dim", "lat_dis_w", "lat_dis_schedule",
-                      "lat_dis_dropout")
+                      "niter_fix_global", "global_from", "feat_num", "n_clusters", "info_w", "info_categories",
+                      "gen.where_add", "r1_w", "ds_w", "ds_iter", "lr_mapping", "gen.latent_dim", "lat_dis_w",
+                      "lat_dis_schedule", "lat_dis_dropout")
 
 
 def other_methods_keys(*own: str) -> tuple[str, ...]:
@@ -189,6 +189,10 @@ class Method:
         run of its own, read with `read_checkpoint(run or file)`); called before the optimisers and EMA are
         made, and a resumed run's checkpoint overwrites them."""
 
+    def fit_inference_state(self, nets: nn.ModuleDict, data) -> None:
+        """Fit what translation takes from the training data besides the weights, into buffers of `nets` (e.g.
+        pix2pixHD's clusters of codes); the trainer calls it before test grids and checkpoints."""
+
     def init_networks(self, nets: nn.ModuleDict) -> nn.ModuleDict:
         """The reference's initialisation: generators by `init`, discriminators N(0, 0.02), biases 0."""
         for name in self.generator_names:
@@ -286,6 +290,11 @@ class Method:
     def display(self, x: torch.Tensor, domain: str) -> torch.Tensor:
         """Images of a domain as grids show them: label maps in colour."""
         return colorize(x, self.cfg.label_nc) if self.labels(domain) else x
+
+    @property
+    def code_dim(self) -> int:
+        """Length of the style code that `translate` takes."""
+        return self.cfg.gen.style_dim
 
     def random_styles(self, n: int, device: torch.device, generator: torch.Generator | None = None
                       ) -> torch.Tensor:

@@ -11,7 +11,13 @@ Coarse to fine, as the paper: train G1 alone (a run with `n_local_enhancers: 0`,
 size), then a run with `n_local_enhancers: 1` whose G1 starts from it (`global_from`: that run or
 checkpoint) and stays fixed for `niter_fix_global` iterations while the enhancer learns.
 
-Not yet: the instance-wise feature encoder for style control at test time.
+With `feat_num` (the paper's 3): the feature encoder E reads the photo, its output is averaged over each
+class region of the label map (the authors' `label_feat`; their `instance_feat` averages over each object of
+an instance map, which munit does not carry past the data loader) and given to G beside the label map; E
+learns with G, by G's losses only. At each snapshot, the per-class means of the training photos are
+clustered (K-means, `n_clusters` per class, as their precompute_feature_maps.py); at test time a style is
+one code in [0, 1) per class that picks one of its centres (code 0: the largest cluster), so one label map
+gives a different look per code (the paper's figure 7 picks the centres by hand).
 """
 
 from __future__ import annotations
@@ -22,10 +28,11 @@ import torch
 from torch import nn
 
 from munit.config import ConfigError
+from munit.data.images import PairedDataset
 from munit.losses import gen_adv_loss
 from munit.methods.base import GeneratorPass, Method, Term, other_methods_keys, weighted_total
 from munit.methods.spade import VGG19Loss
-from munit.nets.pix2pixhd import LocalEnhancer, global_generator
+from munit.nets.pix2pixhd import FeatureEncoder, LocalEnhancer, global_generator, kmeans, paint
 from munit.nets.spade import MultiscaleDis, feature_matching
 
 
@@ -42,7 +49,15 @@ class Pix2PixHD(VGG19Loss, Method):
     unused_keys = ("recon_x_w", "recon_s_w", "recon_c_w", "recon_x_cyc_w", "recon_kl_w", "recon_kl_cyc_w",
                    "identity_w", "pool_size", "unit_share_weights", "gen.activ", "gen.mlp_dim",
                    "gen.pad_type", "gen.style_dim", "dis.norm", "dis.activ", "dis.pad_type",
-                   *other_methods_keys("feat_w", "n_local_enhancers", "niter_fix_global", "global_from"))
+                   *other_methods_keys("feat_w", "n_local_enhancers", "niter_fix_global", "global_from", "feat_num",
+                                       "n_clusters"))
+    fit_images = 1000  # Training pairs whose codes the clusters are fitted on (the authors': all of them).
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.multimodal = cfg.feat_num > 0  # A code per class picks the look of each region.
+        if cfg.feat_num:
+            self.generator_names = ("gen", "enc")
 
     @classmethod
     def check_config(cls, cfg) -> None:
@@ -57,6 +72,9 @@ class Pix2PixHD(VGG19Loss, Method):
                               "generator) or 1 (one local enhancer, the paper's 2048 x 1024 network)")
         if cfg.global_from and not cfg.n_local_enhancers:
             raise ConfigError("global_from starts a local enhancer's global generator; set n_local_enhancers: 1")
+        if cfg.feat_num and (cfg.crop_image_height % 16 or cfg.crop_image_width % 16):
+            raise ConfigError(f"crop {cfg.crop_image_height}x{cfg.crop_image_width}: pix2pixHD's feature encoder "
+                              "(feat_num) halves the image 4 times, so both sides must be multiples of 16")
 
     @classmethod
     def min_image_size(cls, cfg) -> int:
@@ -67,11 +85,31 @@ class Pix2PixHD(VGG19Loss, Method):
 
     def build_networks(self) -> nn.ModuleDict:
         cfg, g, d = self.cfg, self.cfg.gen, self.cfg.dis
-        gen = (LocalEnhancer(cfg.channels("a"), cfg.input_dim_b, g.dim, g.n_downsample, g.n_res)
-               if cfg.n_local_enhancers else
-               global_generator(cfg.channels("a"), cfg.input_dim_b, g.dim, g.n_downsample, g.n_res))
+        gen_in = cfg.channels("a") + cfg.feat_num
+        gen = (LocalEnhancer(gen_in, cfg.input_dim_b, g.dim, g.n_downsample, g.n_res)
+               if cfg.n_local_enhancers else global_generator(gen_in, cfg.input_dim_b, g.dim, g.n_downsample, g.n_res))
         dis = MultiscaleDis(cfg.channels("a") + cfg.input_dim_b, d.dim, d.n_layer, d.num_scales, spectral=False)
-        return self.init_networks(nn.ModuleDict({"gen": gen, "dis": dis}))
+        nets = {"gen": gen, "dis": dis}
+        if cfg.feat_num:  # Width: the authors' nef 16 beside ngf 64.
+            nets["enc"] = FeatureEncoder(cfg.input_dim_b, cfg.feat_num, max(g.dim // 4, 1), self.classes,
+                                         cfg.n_clusters)
+        return self.init_networks(nn.ModuleDict(nets))
+
+    @property
+    def classes(self) -> int:
+        """Regions of an input whose codes are averaged: its label map's classes, or one (the whole image)."""
+        return self.cfg.label_nc or 1
+
+    def regions(self, x_a: torch.Tensor) -> torch.Tensor:
+        """(N, classes, H, W) one-hot: the label map's class channels, or the whole image as one region."""
+        return x_a[:, :self.cfg.label_nc] if self.cfg.label_nc else torch.ones_like(x_a[:, :1])
+
+    def _input(self, x_a: torch.Tensor, means: torch.Tensor | None) -> torch.Tensor:
+        """G's input: the map, and with the feature encoder each region's code (N, classes, feat_num) painted."""
+        return x_a if means is None else torch.cat([x_a, paint(means, self.regions(x_a))], 1)
+
+    def _encoded(self, nets, x_a, x_b) -> torch.Tensor | None:
+        return nets["enc"](x_b, self.regions(x_a)) if self.cfg.feat_num else None
 
     def start_networks(self, nets: nn.ModuleDict, read_checkpoint: Callable[[str], dict]) -> None:
         if self.cfg.global_from:
@@ -97,10 +135,10 @@ class Pix2PixHD(VGG19Loss, Method):
         return {"dis": torch.cat([x_a, x_b], 1)}
 
     def dis_fakes(self, nets, x_a, x_b):
-        return {"dis": torch.cat([x_a, nets["gen"](x_a)], 1)}
+        return {"dis": torch.cat([x_a, nets["gen"](self._input(x_a, self._encoded(nets, x_a, x_b)))], 1)}
 
     def generator_pass(self, nets, x_a, x_b):
-        fake = self._generator(nets)(x_a)
+        fake = self._generator(nets)(self._input(x_a, self._encoded(nets, x_a, x_b)))
         return GeneratorPass(self.vgg_terms(fake, x_b), {"dis": torch.cat([x_a, fake], 1)}, reals=self.reals(x_a, x_b))
 
     def generator_loss(self, nets, gen_pass):
@@ -112,9 +150,56 @@ class Pix2PixHD(VGG19Loss, Method):
         terms["fm"] = Term(self.cfg.feat_w * 4 / (self.cfg.dis.n_layer + 1), feature_matching(fake, real))
         return weighted_total(terms)
 
+    @property
+    def code_dim(self) -> int:
+        return self.classes
+
+    def random_styles(self, n, device, generator=None):
+        """n codes (n, classes, 1, 1), uniform in [0, 1): each picks one of its class's centres."""
+        return torch.rand(n, self.classes, 1, 1, device=device, generator=generator)
+
     def translate(self, nets, x, direction, style=None):
         self.direction(direction)
-        return nets["gen"](x)
+        if not self.cfg.feat_num:
+            return nets["gen"](x)
+        codes = torch.zeros(len(x), self.classes, device=x.device) if style is None else style.flatten(1)
+        return nets["gen"](self._input(x, nets["enc"].pick(codes)))
 
     def sample_columns(self, nets, x, refs, direction, styles):
-        return [("input", self.display(x, "a")), ("translation", nets["gen"](x))]
+        columns = [("input", self.display(x, "a")), ("translation", self.translate(nets, x, direction))]
+        if self.cfg.feat_num:
+            columns += [("random styles", self.translate(nets, x, direction, s[None].expand(len(x), -1, -1, -1)))
+                        for s in styles]
+        return columns
+
+    def export_graphs(self, nets):
+        """translate_a2b; with the feature encoder its input `codes` (N, classes) in [0, 1) picks the centres."""
+        graphs = super().export_graphs(nets)
+        if self.cfg.feat_num:
+            graphs["translate_a2b"] = (graphs["translate_a2b"][0], ("image_a", "codes"))
+        return graphs
+
+    @torch.no_grad()
+    def fit_inference_state(self, nets, data) -> None:
+        """Cluster each class's codes of the first `fit_images` training pairs (K-means, n_clusters, seeded):
+        the centres that test-time codes pick from."""
+        if not self.cfg.feat_num:
+            return
+        enc = nets["enc"].eval()
+        pairs = PairedDataset(data["a"], data["b"])
+        count, means, present = min(len(pairs), self.fit_images), [], []
+        for start in range(0, count, 16):
+            x_a, x_b = (torch.stack(t).to(enc.centres.device)
+                        for t in zip(*(pairs[i] for i in range(start, min(start + 16, count))), strict=True))
+            means.append(enc(x_b, self.regions(x_a)).float().cpu())
+            present.append(self.regions(x_a).sum((2, 3)).cpu() > 0)
+        means, present = torch.cat(means), torch.cat(present)
+        generator = torch.Generator().manual_seed(self.cfg.seed)
+        centres, counts = torch.zeros_like(enc.centres, device="cpu"), torch.zeros_like(enc.counts, device="cpu")
+        for c in range(self.classes):
+            points = means[present[:, c], c]
+            k = min(self.cfg.n_clusters, len(points))
+            if k:
+                centres[c, :k], counts[c] = kmeans(points, k, generator), k
+        enc.centres.copy_(centres)
+        enc.counts.copy_(counts)

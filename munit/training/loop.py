@@ -287,6 +287,17 @@ class Trainer:
                 torch.cuda.set_rng_state_all(state["rng"]["cuda"])
 
     @torch.no_grad()
+    def fit_inference_state(self, data) -> None:
+        """The method's fit of what translation needs from the training data, on the networks that sample;
+        the live networks get the same buffers (the EMA copies theirs from them at every step)."""
+        self.method.fit_inference_state(self.sampling_nets().eval(), data)
+        if self.ema is not None:
+            for name in self.ema:
+                for live, averaged in zip(self.nets[name].buffers(), self.ema[name].buffers(), strict=True):
+                    live.copy_(averaged)
+        self.nets.train()
+
+    @torch.no_grad()
     def write_grids(self, displays: dict[str, torch.Tensor], image_dir: Path, tag: str) -> list[Path]:
         """One PNG per direction: inputs, reconstructions, random-style and reference-guided translations."""
         nets = self.sampling_nets().eval()
@@ -394,6 +405,8 @@ def _train(cfg: Config, run_dir: Path, device: torch.device, resume: bool, progr
                 bar.set_postfix({"G": f"{scalars['gen/total']:.3f}", "D": f"{scalars['dis/total']:.3f}"})
             if it % cfg.image_display_iter == 0:
                 trainer.write_grids(train_display, image_dir, "train_current")
+            if it % cfg.image_save_iter == 0 or it % cfg.snapshot_save_iter == 0 or final:
+                trainer.fit_inference_state(data["train"])
             if it % cfg.image_save_iter == 0 or final:
                 trainer.write_grids(test_display, image_dir, f"test_{it:08d}")
             if it % cfg.snapshot_save_iter == 0 or final:
