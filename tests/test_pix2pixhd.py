@@ -187,3 +187,16 @@ def test_a_resumed_run_fits_the_same_clusters_and_exports_a_graph_with_codes(fea
     with torch.no_grad():
         expected = model.method.translate(model.nets, x, "a2b", codes[:, :, None, None])
         torch.testing.assert_close(exported(x, codes), expected)
+
+
+def test_with_an_ema_generator_the_clusters_are_fitted_on_the_averaged_encoder_and_kept_by_both(tmp_path):
+    run = train(tiny_hd(**FEATURES, max_iter=2, ema_beta=0.5), tmp_path / "run", CPU, progress=False)
+    state = load_checkpoint(next((run / "checkpoints").glob("ckpt_*.pt")))
+    live, averaged = state["nets"]["enc"], state["ema"]["enc"]
+    assert averaged["counts"].sum() > 0
+    assert torch.equal(live["centres"], averaged["centres"]) and torch.equal(live["counts"], averaged["counts"])
+    assert not torch.equal(live["model.0.conv.weight"], averaged["model.0.conv.weight"])  # Two encoders, one fit.
+    model = load_model(run)  # The averaged networks.
+    model.nets["enc"].centres.zero_()
+    model.method.fit_inference_state(model.nets, build_split(model.cfg, "train", paired=True))
+    torch.testing.assert_close(model.nets["enc"].centres, averaged["centres"])
