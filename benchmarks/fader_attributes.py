@@ -16,7 +16,6 @@ input's true shape. Prints a markdown table; data and runs that already exist in
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -27,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from paper_table import training_minutes  # noqa: E402 (after the path it needs)
+from fader_sliders import arguments, train_run  # noqa: E402 (after the path it needs)
 
 ATTRIBUTES = ("blue", "lit_left")
 BLUE = 3  # Index of blue in munit.data.builtin.HUE_MODES.
@@ -75,24 +74,6 @@ def write_data(root: Path) -> Path:
     labels.with_suffix(".tmp").write_text("\n".join(lines) + "\n")
     labels.with_suffix(".tmp").replace(labels)
     return labels
-
-
-def train_run(run: Path, labels: Path, iterations: int, seed: int, overrides: list[str]) -> tuple[Path, float]:
-    import torch
-
-    from munit.methods import load_config
-    from munit.training.checkpoint import latest_checkpoint
-    from munit.training.loop import train
-
-    cfg = load_config(ROOT / "configs" / "fader.yaml", [f"data_root={labels.parent}", f"attributes_file={labels}",
-                                                        "flip=false", f"seed={seed}", f"max_iter={iterations}",
-                                                        f"snapshot_save_iter={iterations}",
-                                                        f"image_save_iter={iterations}", "image_display_iter=100000",
-                                                        *overrides])
-    latest = latest_checkpoint(run)
-    if latest is None or latest.name != f"ckpt_{iterations:08d}.pt":
-        train(cfg, run, torch.device("cpu"), resume=latest is not None, progress=True)
-    return run, training_minutes(run)
 
 
 def outputs(run: Path):
@@ -146,14 +127,7 @@ def figure(run: Path, path: Path, rows: int = 6) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--iterations", type=int, default=1500)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "fader_attributes")
-    parser.add_argument("--figure", type=Path, help="write the first seed's edits to this PNG")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override (e.g. lat_dis_w=0.1)")
-    args = parser.parse_args()
+    args = arguments(__doc__.split("\n\n")[0], "fader_attributes", "lat_dis_w=0.1")
     start = time.perf_counter()
     labels = write_data(args.runs / "data")
     lines = ["| seed | case | blue as set ↑ | lit_left as set ↑ | content IoU | IoU change | training min |",
@@ -161,7 +135,8 @@ def main() -> None:
     results = {}
     for seed in args.seeds:
         name = "_".join([*(o.replace("=", "") for o in args.set), f"seed{seed}"])
-        run, minutes = train_run(args.runs / name, labels, args.iterations, seed, args.set)
+        data = [f"data_root={labels.parent}", f"attributes_file={labels}", "flip=false"]
+        run, minutes = train_run(args.runs / name, args.iterations, seed, [*data, *args.set])
         r = results[seed] = measure(run)
         base = r["reconstruction"]["iou"]
         for case in ("reconstruction", *(f"flip {a}" for a in ATTRIBUTES)):

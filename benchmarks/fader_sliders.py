@@ -107,15 +107,21 @@ def figure(run: Path, path: Path) -> None:
     save_png(tile(rows, ["input", *(f"slider {a:g}" for a in steps)]), path)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def arguments(description: str, runs: str, set_example: str) -> argparse.Namespace:
+    """The command line of a Fader benchmark: budget, seeds, runs folder, figure, config overrides."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--iterations", type=int, default=1500)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "fader_sliders")
-    parser.add_argument("--figure", type=Path, help="write the first seed's slider rows to this PNG")
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / runs)
+    parser.add_argument("--figure", type=Path, help="write the first seed's edits to this PNG")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override (e.g. lat_dis_w=0, to measure without the latent discriminator)")
-    args = parser.parse_args()
+                        help=f"config override (e.g. {set_example})")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments(__doc__.split("\n\n")[0], "fader_sliders",
+                     "lat_dis_w=0, to measure without the latent discriminator")
     start = time.perf_counter()
     lines = ["| seed | edit: output in the target hue ↑ | edit: left the source hue ↑ | halfway: source or target "
              "hue | content IoU, reconstruction | content IoU, edit | IoU change | training min |",
