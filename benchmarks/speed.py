@@ -13,9 +13,11 @@ updates) in `train_mode` fast and exact, and (MUNIT) in `reference`: NVlabs/MUNI
 from the reference's facts on the same networks (`ReferenceStep`; tests/test_speed_reference.py checks it
 updates the weights as exact mode does); "fast/exact" and "/reference" are ratios of the medians. Translation: images
 per second of `method.translate` in eval mode under no_grad (the same code in both modes; for CoGAN, the
-latent search of up to `latent_search_steps` steps: `--methods cogan --batches 1` times one 64 px image). FLOP/s: FLOPs
-of one training step counted by torch.utils.flop_counter, divided by the median step time, next to the
-machine's measured float32 matrix-multiply peak.
+latent search of up to `latent_search_steps` steps: `--methods cogan --batches 1` times one 64 px image); in
+mode `reference`, the reference's translation (`encode`, content and style, then `decode`), and each mode's
+ratio to it. GFLOP/it: FLOPs of one training step counted by torch.utils.flop_counter (the reference's over
+a mode's is the most that mode could gain from doing less arithmetic); GFLOP/s: these divided by the median
+step time, next to the machine's measured float32 matrix-multiply peak.
 
 `--memory N` trains one setting for N iterations and prints the process's resident memory (CPU) or
 allocated and peak CUDA memory every N/10 iterations: a leak shows as a rising column.
@@ -189,13 +191,26 @@ def measure(setting: dict, runs: int, steps: int) -> dict:
     step_times = timed(lambda: trainer.step(x_a, x_b))
     nets, direction = trainer.nets.eval(), trainer.method.directions[0]
     x = x_a[0] if isinstance(x_a, tuple) else x_a
+    translate = (reference_translate if setting["mode"] == "reference" else trainer.method.translate)
     with torch.no_grad():
-        trainer.method.translate(nets, x, direction)
-        translate_times = timed(lambda: trainer.method.translate(nets, x, direction))
+        translate(nets, x, direction)
+        translate_times = timed(lambda: translate(nets, x, direction))
     step = statistics.median(step_times)
     return {**setting, "it_per_s": 1 / step, "img_per_s": setting["batch"] / statistics.median(translate_times),
             "flop_per_step": flops, "flop_per_s": flops / step, "peak_memory_mb": _peak_memory(dev) / 2 ** 20,
             "runs": runs, "steps_per_run": steps, "step_times_s": step_times}
+
+
+def reference_translate(nets, x, direction):
+    """The reference's translation (its test script): `encode` (content and style codes, the style unused),
+    then `decode` with a style drawn from the prior."""
+    import torch
+
+    from munit.methods.base import source_target
+
+    source, target = source_target(nets, direction)
+    content, _ = source.encode(x)
+    return target.decode(content, torch.randn(x.shape[0], target.style_dim, 1, 1, device=x.device))
 
 
 def memory_trace(setting: dict, iterations: int) -> list[dict]:
@@ -298,7 +313,8 @@ def main() -> None:
     print(f"matmul peak ({args.device}, float32, 2048x2048): {peak / 1e9:.1f} GFLOP/s"
           + (f"; overrides: {' '.join(args.set)}" if args.set else ""))
     header = f"{'method':<15}{'size':>5}{'dim':>5}{'batch':>6}{'mode':>10}{'train it/s':>12}{'fast/exact':>11}" \
-             f"{'/reference':>11}{'translate img/s':>17}{'GFLOP/s':>9}{'of peak':>9}{'peak MB':>9}"
+             f"{'/reference':>11}{'translate img/s':>17}{'/reference':>11}{'GFLOP/it':>9}{'GFLOP/s':>9}" \
+             f"{'of peak':>9}{'peak MB':>9}"
     print(header)
     print("-" * len(header))
     results = []
@@ -308,13 +324,17 @@ def main() -> None:
                 for mode in modes]
         results += rows
         speeds = {r["mode"]: r["it_per_s"] for r in rows}
+        translations = {r["mode"]: r["img_per_s"] for r in rows}
         for r in rows:  # Printed once the setting's modes are all measured, so each row has its ratios.
             mode = r["mode"]
             ratio = f"{speeds['fast'] / speeds['exact']:.2f}x" if mode == "exact" and "fast" in speeds else ""
             to_ref = (f"{r['it_per_s'] / speeds['reference']:.2f}x" if mode != "reference" and "reference" in speeds
                       else "")
+            translate_to_ref = (f"{r['img_per_s'] / translations['reference']:.2f}x"
+                                if mode != "reference" and "reference" in translations else "")
             print(f"{r['method']:<15}{r['size']:>5}{r['dim']:>5}{r['batch']:>6}{mode:>10}{r['it_per_s']:>12.2f}"
-                  f"{ratio:>11}{to_ref:>11}{r['img_per_s']:>17.1f}{r['flop_per_s'] / 1e9:>9.1f}"
+                  f"{ratio:>11}{to_ref:>11}{r['img_per_s']:>17.1f}{translate_to_ref:>11}"
+                  f"{r['flop_per_step'] / 1e9:>9.2f}{r['flop_per_s'] / 1e9:>9.1f}"
                   f"{r['flop_per_s'] / peak:>9.1%}{r['peak_memory_mb']:>9.0f}", flush=True)
     if args.json:
         args.json.write_text(json.dumps({"matmul_peak_flop_per_s": peak, "results": results}, indent=1))

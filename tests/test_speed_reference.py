@@ -38,3 +38,17 @@ def test_the_reference_step_updates_the_weights_as_exact_mode_does(overrides):
     assert ours.keys() == theirs.keys()
     for key in ours:
         torch.testing.assert_close(theirs[key], ours[key], rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_the_reference_translation_decodes_what_munit_translates():
+    """The translation ratio compares the same output: only the reference's unused style code is extra."""
+    cfg = tiny_config(method="munit")
+    trainer = Trainer(cfg, torch.device("cpu"))
+    nets, x = trainer.nets.eval(), batch(cfg, 0)
+    with torch.no_grad():
+        torch.manual_seed(3)
+        theirs = speed_module().reference_translate(nets, x, "a2b")
+        torch.manual_seed(3)
+        ours = trainer.method.translate(nets, x, "a2b", style=torch.randn(x.shape[0], cfg.gen.style_dim, 1, 1))
+    assert not torch.equal(x[:, :3], theirs)
+    torch.testing.assert_close(theirs, ours, rtol=1e-5, atol=1e-6)
