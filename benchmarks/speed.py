@@ -15,9 +15,11 @@ updates the weights as exact mode does); "fast/exact" and "/reference" are ratio
 per second of `method.translate` in eval mode under no_grad (the same code in both modes; for CoGAN, the
 latent search of up to `latent_search_steps` steps: `--methods cogan --batches 1` times one 64 px image); in
 mode `reference`, the reference's translation (`encode`, content and style, then `decode`), and each mode's
-ratio to it. GFLOP/it: FLOPs of one training step counted by torch.utils.flop_counter (the reference's over
-a mode's is the most that mode could gain from doing less arithmetic); GFLOP/s: these divided by the median
-step time, next to the machine's measured float32 matrix-multiply peak.
+ratio to it (`--compiled-translation`: fast and exact mode's translation compiled as
+`Translator.compile()` does it, timed after its first call). GFLOP/it: FLOPs of one training step
+counted by torch.utils.flop_counter (the reference's over a mode's is the most that mode could gain from
+doing less arithmetic); GFLOP/s: these divided by the median step time, next to the machine's measured
+float32 matrix-multiply peak.
 
 `--memory N` trains one setting for N iterations and prints the process's resident memory (CPU) or
 allocated and peak CUDA memory every N/10 iterations: a leak shows as a rising column.
@@ -26,6 +28,7 @@ allocated and peak CUDA memory every N/10 iterations: a leak shows as a rising c
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import resource
 import statistics
@@ -191,10 +194,17 @@ def measure(setting: dict, runs: int, steps: int) -> dict:
     step_times = timed(lambda: trainer.step(x_a, x_b))
     nets, direction = trainer.nets.eval(), trainer.method.directions[0]
     x = x_a[0] if isinstance(x_a, tuple) else x_a
-    translate = (reference_translate if setting["mode"] == "reference" else trainer.method.translate)
+    if setting["mode"] == "reference":
+        translate = functools.partial(reference_translate, nets, x, direction)
+    elif setting.get("compiled_translation"):  # Translator.compile(): weights frozen into compiled code.
+        from munit.api import compiled_translation
+
+        translate = functools.partial(compiled_translation(trainer.method, nets, direction), x)
+    else:
+        translate = functools.partial(trainer.method.translate, nets, x, direction)
     with torch.no_grad():
-        translate(nets, x, direction)
-        translate_times = timed(lambda: translate(nets, x, direction))
+        translate()
+        translate_times = timed(translate)
     step = statistics.median(step_times)
     return {**setting, "it_per_s": 1 / step, "img_per_s": setting["batch"] / statistics.median(translate_times),
             "flop_per_step": flops, "flop_per_s": flops / step, "peak_memory_mb": _peak_memory(dev) / 2 ** 20,
@@ -286,6 +296,8 @@ def main() -> None:
     parser.add_argument("--memory", type=int, metavar="ITERATIONS",
                         help="trace memory over this many iterations of the first setting and mode instead")
     parser.add_argument("--device", default="cuda" if _cuda() else "cpu")
+    parser.add_argument("--compiled-translation", action="store_true",
+                        help="time fast and exact mode's translation as Translator.compile() runs it")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--trace", help=argparse.SUPPRESS)
@@ -297,7 +309,8 @@ def main() -> None:
         print(json.dumps(memory_trace(json.loads(args.trace), args.memory)))
         return
 
-    settings = [{"method": m, "size": s, "dim": d, "batch": b, "device": args.device, "set": args.set}
+    settings = [{"method": m, "size": s, "dim": d, "batch": b, "device": args.device, "set": args.set,
+                 "compiled_translation": args.compiled_translation}
                 for m in args.methods for s in args.sizes for d in args.dims for b in args.batches]
     if args.memory:
         setting = {**settings[0], "mode": args.modes[0]}

@@ -38,6 +38,7 @@ class Translator:
 
     def __init__(self, model: Model):
         self.model = model
+        self._compiled: dict[str, Any] | None = None  # Per direction, once compile() is called.
 
     method = property(lambda self: self.model.method, doc="The method (munit.methods.Method).")
     nets = property(lambda self: self.model.nets, doc="Its networks, by name (nn.ModuleDict).")
@@ -53,6 +54,15 @@ class Translator:
         into the torch hub cache). The device is CUDA when available unless given. `test_noise` (pix2pix):
         translate with batch statistics and dropout, as the official test.py without --eval."""
         return cls(open_model(path, pick_device(str(device) if device is not None else None), use_ema, test_noise))
+
+    def compile(self) -> Translator:
+        """Translate through `torch.compile` from now on, with the weights frozen into the compiled code
+        (inductor's freezing: constants folded, convolution weights prepacked). Same outputs to float
+        rounding; on a 2-core CPU at batch 8, MUNIT translates 2.0x faster at dim 16 and 1.2x at dim 64
+        (README, Speed). The first call of each direction and input shape compiles (tens of seconds on a
+        CPU); weights changed afterwards are not seen. Returns the translator."""
+        self._compiled = {}
+        return self
 
     def save_pretrained(self, folder: str | Path) -> Path:
         """Write config.json and model.safetensors (the generators; no pickle) to `folder`."""
@@ -193,7 +203,12 @@ class Translator:
         return pils if kind == "pil_list" or one_image_list else pils[0]
 
     def _translate(self, x: torch.Tensor, direction: str, codes: torch.Tensor | None) -> torch.Tensor:
-        return self.method.translate(self.nets, x, direction, codes)
+        if self._compiled is None:
+            return self.method.translate(self.nets, x, direction, codes)
+        key = str(direction)
+        if key not in self._compiled:
+            self._compiled[key] = compiled_translation(self.method, self.nets, direction)
+        return self._compiled[key](x, codes)
 
     def _style_codes(self, style, domain: str, n: int) -> torch.Tensor:
         if isinstance(style, torch.Tensor) and style.dim() <= 2 or (
@@ -202,6 +217,19 @@ class Translator:
         references, _ = self._to_batch(style, domain)
         return self.method.styles(self.nets, n, self.device, references=references, domain=domain)
 
+
+
+def compiled_translation(method, nets, direction):
+    """`method.translate(nets, x, direction, style)` as a function of (x, style) compiled by torch.compile
+    for inference, the networks' weights frozen in as constants."""
+    import torch._inductor.config as inductor_config
+
+    compiled = torch.compile(lambda x, style: method.translate(nets, x, direction, style))
+
+    def translate(x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+        with torch.no_grad(), inductor_config.patch(freezing=True):
+            return compiled(x, style)
+    return translate
 
 
 def open_model(path: str | Path, device: torch.device | str = "cpu", use_ema: bool = True,

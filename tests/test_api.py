@@ -85,6 +85,18 @@ def test_parts_compose_to_a_translation(translator):
     torch.testing.assert_close(translator.decode(content, "b", style), translator.translate(x, "a2b", style=style))
 
 
+def test_a_compiled_translator_gives_the_eager_outputs(translator, run_dir):
+    compiled = Translator.from_pretrained(run_dir, "cpu").compile()
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    style = torch.randn(2, translator.cfg.gen.style_dim)
+    eager = translator.translate(x, "a2b", style=style)
+    torch.testing.assert_close(compiled.translate(x, "a2b", style=style), eager, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(compiled.translate(x, "a2b", style=style), eager, rtol=1e-4, atol=1e-5)  # Reused.
+    assert list(compiled._compiled) == ["a2b"]
+    torch.testing.assert_close(compiled.translate(x, "b2a", seed=3), translator.translate(x, "b2a", seed=3),
+                               rtol=1e-4, atol=1e-5)
+
+
 def test_interpolation_runs_from_one_style_to_the_other(translator):
     x = torch.rand(3, 32, 32) * 2 - 1
     s_a, s_b = torch.randn(translator.cfg.gen.style_dim), torch.randn(translator.cfg.gen.style_dim)
