@@ -42,14 +42,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 # name -> (config file, overrides, what it is). Every run: the model's config with seed and data_root set.
-MODELS = {  # The MUNIT runs measured so far trained in fast mode; exact is munit's default.
-    "munit": ("horse2zebra64.yaml", ["train_mode=fast"], "MUNIT, the candidate recipe: the paper's losses plus "
-              "CUT's PatchNCE between each translation and its input (weight 1), fast mode"),
+MODELS = {  # The MUNIT runs name their mode (fast, munit's default since 2026-11-23, or exact).
+    "munit": ("horse2zebra64.yaml", ["train_mode=fast"], "MUNIT, the recipe: the paper's losses plus CUT's "
+              "PatchNCE between each translation and its input (weight 2), three times the adversarial weight, "
+              "fast mode"),
     "munit_exact": ("horse2zebra64.yaml", ["train_mode=exact"], "the same, exact mode"),
-    "munit_gan2": ("horse2zebra64.yaml", ["train_mode=fast", "gan_w=2"],
-                   "the recipe with twice the adversarial weight, fast mode"),
-    "munit_gan3": ("horse2zebra64.yaml", ["train_mode=fast", "gan_w=3"],
-                   "the recipe with three times the adversarial weight, fast mode"),
+    "munit_nce1": ("horse2zebra64.yaml", ["train_mode=fast", "gan_w=1", "patch_nce_w=1"],
+                   "the paper's losses plus PatchNCE (weight 1), the paper's adversarial weight, fast mode"),
+    "munit_gan2": ("horse2zebra64.yaml", ["train_mode=fast", "gan_w=2", "patch_nce_w=1"],
+                   "PatchNCE (weight 1) with twice the adversarial weight, fast mode"),
+    "munit_gan3": ("horse2zebra64.yaml", ["train_mode=fast", "gan_w=3", "patch_nce_w=1"],
+                   "PatchNCE (weight 1) with three times the adversarial weight, fast mode"),
+    "munit_gan3_const": ("horse2zebra64.yaml", ["train_mode=fast", "gan_w=3", "patch_nce_w=1", "lr_policy=constant"],
+                         "the same with no learning-rate decay, fast mode"),
     "munit_paper": ("horse2zebra64_paper.yaml", ["train_mode=fast"],
                     "MUNIT, the paper's losses and schedule at this size, fast mode"),
     "munit_paper_exact": ("horse2zebra64_paper.yaml", ["train_mode=exact"], "the same, exact mode"),
