@@ -19,7 +19,8 @@ translations in the style of validation zebras). Reported:
   zebras (the untouched horses are the "no translation" row).
 Each model trains with `munit train` in its own process (`--config configs/...`, the seed and the split as
 overrides); its wall time is measured there. Runs that finished are reused. Writes docs/results-real.md
-(the table, the commands, the hand-written notes kept) and docs/images/real_<model>.png.
+(the table, merged: rows of models not evaluated in this call are kept, the hand-written notes below the
+marker too) and docs/images/real_<model>.png.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ MODELS = {  # The MUNIT runs name their mode (fast, munit's default since 2026-1
     "munit_exact": ("horse2zebra64.yaml", ["train_mode=exact"], "the same, exact mode"),
     "munit_nce1": ("horse2zebra64.yaml", ["train_mode=fast", "gan_w=1", "patch_nce_w=1"],
                    "the paper's losses plus PatchNCE (weight 1), the paper's adversarial weight, fast mode"),
+    "munit_nce3": ("horse2zebra64.yaml", ["train_mode=fast", "gan_w=3", "patch_nce_w=3"],
+                   "PatchNCE (weight 3) with three times the adversarial weight, fast mode"),
     "munit_gan2": ("horse2zebra64.yaml", ["train_mode=fast", "gan_w=2", "patch_nce_w=1"],
                    "PatchNCE (weight 1) with twice the adversarial weight, fast mode"),
     "munit_gan3": ("horse2zebra64.yaml", ["train_mode=fast", "gan_w=3", "patch_nce_w=1"],
@@ -259,10 +262,56 @@ def fmt(value: float | None, spec: str) -> str:
     return "" if value is None else spec.format(value)
 
 
-def write_table(rows: list[dict], baseline: dict, judge: dict, out: Path, command: str) -> None:
-    notes = ""
-    if out.exists() and NOTES_MARKER in out.read_text():
-        notes = out.read_text().split(NOTES_MARKER, 1)[1]
+TABLE_HEADER = "| model | seed | iterations | time | zebra ↑ | edges ↑ | div. ↑ | FD ↓ | KID ↓ | ref. zebra | ref. edges |"
+
+
+def row_line(row: dict) -> str:
+    r, ref = row["random"], row.get("reference", {})
+    minutes = f"{row['seconds'] / 60:.1f} min" if row.get("seconds") else ""
+    return (f"| {row['model']} | {row['seed']} | {row['iteration']} | {minutes} | {r['zebra']:.2f} | "
+            f"{r['edges']:.2f} | {r['diversity']:.2f} | {r['fd']:.2f} | {r['kid_x1000']:.0f} | "
+            f"{fmt(ref.get('zebra'), '{:.2f}')} | {fmt(ref.get('edges'), '{:.2f}')} |")
+
+
+def row_key(line: str) -> tuple[str, str]:
+    """(model label without a hand-added mark, seed) of a table line: a new row replaces an old one."""
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    return cells[0].removesuffix(" †").strip(), cells[1]
+
+
+def row_order(key: tuple[str, str]) -> tuple[int, int, str]:
+    """Rows sorted as MODELS lists them, then by seed, an EMA row after its plain row."""
+    label, seed = key
+    name = label.split(",")[0].split(" ")[0]
+    index = list(MODELS).index(name) if name in MODELS else len(MODELS)
+    return index, int(seed) if seed.isdigit() else 0, label
+
+
+def old_rows(text: str) -> dict[tuple[str, str], str]:
+    """The model rows of an earlier table (every line after the header but the no-translation row)."""
+    lines = text.split("\n")
+    if TABLE_HEADER not in lines:
+        return {}
+    rows = {}
+    for line in lines[lines.index(TABLE_HEADER) + 2:]:
+        if not line.startswith("|"):
+            break
+        if not line.startswith("| no translation"):
+            rows[row_key(line)] = line
+    return rows
+
+
+def write_table(rows: list[dict], baseline: dict, judge: dict, out: Path) -> None:
+    """Write the table to `out`, merging: rows of models not evaluated now stay as they were, rows of the
+    same model and seed are replaced, and the hand-written notes below NOTES_MARKER are kept."""
+    previous = out.read_text() if out.exists() else ""
+    notes = previous.split(NOTES_MARKER, 1)[1] if NOTES_MARKER in previous else ""
+    merged = old_rows(previous)
+    for row in rows:
+        merged[row_key(row_line(row))] = row_line(row)
+    keys = sorted(merged, key=row_order)
+    names = [n for n in MODELS if any(label.split(",")[0].split(" ")[0] == n for label, _ in keys)]
+    command = f"python benchmarks/real_table.py --only {' '.join(names)}"
     lines = [
         "# Results on real photographs: horse2zebra at 64 px",
         "",
@@ -277,20 +326,15 @@ def write_table(rows: list[dict], baseline: dict, judge: dict, out: Path, comman
         "feature distance between two outputs of one input, FD / KID x1000 = realism against real",
         "validation zebras (lower is better). Time: `munit train` wall time on this machine.",
         "",
-        "| model | seed | iterations | time | zebra ↑ | edges ↑ | div. ↑ | FD ↓ | KID ↓ | ref. zebra | ref. edges |",
+        TABLE_HEADER,
         "|---|---|---|---|---|---|---|---|---|---|---|",
         f"| no translation (the horses) | | | | {baseline['zebra']:.2f} | {baseline['edges']:.2f} | | "
         f"{baseline['fd']:.2f} | {baseline['kid_x1000']:.0f} | | |",
+        *[merged[key] for key in keys],
     ]
-    for row in rows:
-        r, ref = row["random"], row.get("reference", {})
-        minutes = f"{row['seconds'] / 60:.1f} min" if row.get("seconds") else ""
-        lines.append(f"| {row['model']} | {row['seed']} | {row['iteration']} | {minutes} | {r['zebra']:.2f} | "
-                     f"{r['edges']:.2f} | {r['diversity']:.2f} | {r['fd']:.2f} | {r['kid_x1000']:.0f} | "
-                     f"{fmt(ref.get('zebra'), '{:.2f}')} | {fmt(ref.get('edges'), '{:.2f}')} |")
     lines += ["", "Models:", ""]
-    lines += [f"- `{name}`: {desc} (`configs/{cfg}`{', ' + ', '.join(ov) if ov else ''})"
-              for name, (cfg, ov, desc) in MODELS.items() if any(r["model"].split(" ")[0] == name for r in rows)]
+    lines += [f"- `{name}`: {MODELS[name][2]} (`configs/{MODELS[name][0]}`"
+              f"{', ' + ', '.join(MODELS[name][1]) if MODELS[name][1] else ''})" for name in names]
     out.write_text("\n".join(lines) + "\n\n" + NOTES_MARKER + (notes or "\n"))
 
 
@@ -339,9 +383,7 @@ def main(argv: list[str] | None = None) -> None:
                 row = {"model": label, "seed": seed, "seconds": seconds, **json.loads(metrics_file.read_text())}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    only = f" --only {' '.join(repr(n) for n in args.only)}" if args.only != list(MODELS) else ""
-    command = f"python benchmarks/real_table.py{only}"
-    write_table(rows, baseline, judge, args.out, command)
+    write_table(rows, baseline, judge, args.out)
     print(f"wrote {args.out}")
 
 

@@ -1,4 +1,4 @@
-"""benchmarks/real_table.py's measuring parts: the three-way split and the content metric."""
+"""benchmarks/real_table.py's measuring parts: the three-way split, the content metric, the merged table."""
 
 from __future__ import annotations
 
@@ -51,3 +51,25 @@ def test_jitter_keeps_shape_and_range_and_changes_colour():
     y = real_table.jitter(x, gen)
     assert y.shape == x.shape and y.min() >= -1 and y.max() <= 1
     assert (y - x).abs().mean() > 0.05
+
+
+def metrics_row(model: str, seed: int, zebra: float) -> dict:
+    scores = {"zebra": zebra, "edges": 0.5, "diversity": 1.0, "fd": 10.0, "kid_x1000": 300.0}
+    return {"model": model, "seed": seed, "seconds": 60.0, "iteration": 2500, "random": scores}
+
+
+def test_table_merges_rows_and_keeps_notes(tmp_path):
+    out = tmp_path / "results.md"
+    judge = {"accuracy": 0.8, "horses": 0.8, "zebras": 0.8}
+    baseline = {"zebra": 0.15, "edges": 1.0, "fd": 39.0, "kid_x1000": 1000.0}
+    real_table.write_table([metrics_row("cyclegan", 0, 0.26), metrics_row("munit", 0, 0.40)], baseline, judge, out)
+    text = out.read_text().replace("| munit | 0 |", "| munit † | 0 |")  # A mark added by hand.
+    out.write_text(text + "A note written by hand.\n")
+    real_table.write_table([metrics_row("munit", 0, 0.78), metrics_row("munit", 1, 0.76)], baseline, judge, out)
+    text = out.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| munit") or line.startswith("| cyclegan")]
+    assert [r.split("|")[1:3] for r in rows] == [[" munit ", " 0 "], [" munit ", " 1 "], [" cyclegan ", " 0 "]]
+    assert "| 0.78 |" in rows[0] and "| 0.76 |" in rows[1]  # Re-evaluated rows replace the old ones ...
+    assert "| 0.26 |" in rows[2]  # ... rows not evaluated now are kept ...
+    assert text.endswith("A note written by hand.\n")  # ... and so are the notes.
+    assert "--only munit cyclegan`" in text and "- `cyclegan`:" in text
