@@ -20,7 +20,7 @@ def test_merge_replaces_and_adds_rows_in_model_order_and_keeps_the_rest(tmp_path
     header = "| method | " + " | ".join(label for _, label, _ in table.COLUMNS) + " |"
     path = tmp_path / "results.md"
     path.write_text("# Results\n\nintro\n\n" + header + "\n|" + "---|" * (len(table.COLUMNS) + 1) + "\n"
-                    "| MUNIT | old |\n| UNIT | kept |\n| GcGAN | stale |\n\n- notes kept\n\n| seed | other table |\n"
+                    "| MUNIT, exact mode | old |\n| UNIT | kept |\n| GcGAN | stale |\n\n- notes kept\n\n| seed | other table |\n"
                     "|---|---|\n| 0 | 54% |\n")
     metrics = {"content_iou": 0.5, "coverage": 0.2, "mode_entropy": 0.0, "realism_fd": 12.0, "no_shape": 0.0}
     monkeypatch.setattr(sys, "argv", ["paper_table.py", "--only", "gcgan", "discogan"])
@@ -29,8 +29,8 @@ def test_merge_replaces_and_adds_rows_in_model_order_and_keeps_the_rest(tmp_path
                             tmp_path / "fig.png")
     lines = path.read_text().splitlines()
     rows = [line.split("|")[1].strip() for line in lines if line.startswith("| ") and "method" not in line]
-    assert rows == ["MUNIT", "UNIT", "DiscoGAN", "GcGAN", "seed", "0"]  # Another table's rows stay in it.
-    assert "| UNIT | kept |" in lines and "| MUNIT | old |" in lines and "stale" not in path.read_text()
+    assert rows == ["MUNIT, exact mode", "UNIT", "DiscoGAN", "GcGAN", "seed", "0"]  # Another table's rows stay in it.
+    assert "| UNIT | kept |" in lines and "| MUNIT, exact mode | old |" in lines and "stale" not in path.read_text()
     assert "| GcGAN | 0.500 | 0.20 | 0.00 | – | – | 12.00 | 0.00 |" in lines
     notes = [line for line in lines if line.startswith("Rows GcGAN, DiscoGAN:")]
     assert len(notes) == 1 and "--only gcgan discogan" in notes[0]
