@@ -52,6 +52,8 @@ MODELS = {  # The MUNIT runs name their mode (fast, munit's default since 2026-1
                    "the paper's losses plus PatchNCE (weight 1), the paper's adversarial weight, fast mode"),
     "munit_nce3": ("horse2zebra64.yaml", ["train_mode=fast", "gan_w=3", "patch_nce_w=3"],
                    "PatchNCE (weight 3) with three times the adversarial weight, fast mode"),
+    "munit_nce25": ("horse2zebra64.yaml", ["train_mode=fast", "gan_w=3", "patch_nce_w=2.5"],
+                    "PatchNCE (weight 2.5) with three times the adversarial weight, fast mode"),
     "munit_gan2": ("horse2zebra64.yaml", ["train_mode=fast", "gan_w=2", "patch_nce_w=1"],
                    "PatchNCE (weight 1) with twice the adversarial weight, fast mode"),
     "munit_gan3": ("horse2zebra64.yaml", ["train_mode=fast", "gan_w=3", "patch_nce_w=1"],
