@@ -20,8 +20,8 @@ def test_merge_replaces_and_adds_rows_in_model_order_and_keeps_the_rest(tmp_path
     header = "| method | " + " | ".join(label for _, label, _ in table.COLUMNS) + " |"
     path = tmp_path / "results.md"
     path.write_text("# Results\n\nintro\n\n" + header + "\n|" + "---|" * (len(table.COLUMNS) + 1) + "\n"
-                    "| MUNIT, exact mode | old |\n| UNIT | kept |\n| GcGAN | stale |\n\n- notes kept\n\n| seed | other table |\n"
-                    "|---|---|\n| 0 | 54% |\n")
+                    "| MUNIT, exact mode | old |\n| UNIT | kept |\n| GcGAN | stale |\n\n- notes kept\n\n"
+                    "| seed | other table |\n|---|---|\n| 0 | 54% |\n")
     metrics = {"content_iou": 0.5, "coverage": 0.2, "mode_entropy": 0.0, "realism_fd": 12.0, "no_shape": 0.0}
     monkeypatch.setattr(sys, "argv", ["paper_table.py", "--only", "gcgan", "discogan"])
     for _ in range(2):  # A second merge replaces its own note instead of adding one.
