@@ -314,7 +314,8 @@ def write_table(rows: list[dict], baseline: dict, judge: dict, out: Path) -> Non
         merged[row_key(row_line(row))] = row_line(row)
     keys = sorted(merged, key=row_order)
     names = [n for n in MODELS if any(label.split(",")[0].split(" ")[0] == n for label, _ in keys)]
-    command = f"python benchmarks/real_table.py --only {' '.join(names)}"
+    command = f"python benchmarks/real_table.py --only {' '.join(repr(n) for n in names)}"  # Quoted: the docs
+    # test reads "munit <word>" as a munit command.
     lines = [
         "# Results on real photographs: horse2zebra at 64 px",
         "",
