@@ -282,10 +282,15 @@ def row_key(line: str) -> tuple[str, str]:
     return cells[0].removesuffix(" †").strip(), cells[1]
 
 
+def model_name(label: str) -> str:
+    """The MODELS name of a row label ("munit_paper_cyc, sampled with an EMA generator ..." -> its name)."""
+    return label.split(",")[0].split(" ")[0]
+
+
 def row_order(key: tuple[str, str]) -> tuple[int, int, str]:
     """Rows sorted as MODELS lists them, then by seed, an EMA row after its plain row."""
     label, seed = key
-    name = label.split(",")[0].split(" ")[0]
+    name = model_name(label)
     index = list(MODELS).index(name) if name in MODELS else len(MODELS)
     return index, int(seed) if seed.isdigit() else 0, label
 
@@ -313,7 +318,7 @@ def write_table(rows: list[dict], baseline: dict, judge: dict, out: Path) -> Non
     for row in rows:
         merged[row_key(row_line(row))] = row_line(row)
     keys = sorted(merged, key=row_order)
-    names = [n for n in MODELS if any(label.split(",")[0].split(" ")[0] == n for label, _ in keys)]
+    names = [n for n in MODELS if any(model_name(label) == n for label, _ in keys)]
     command = f"python benchmarks/real_table.py --only {' '.join(repr(n) for n in names)}"  # Quoted: the docs
     # test reads "munit <word>" as a munit command.
     lines = [
