@@ -45,6 +45,21 @@ def test_edge_correlation_measures_kept_structure():
     assert real_table.edge_correlation(x, noise).abs().max() < 0.2
 
 
+def test_judged_metrics_do_not_depend_on_the_global_generator():
+    # KID averages over random subsets; two evaluations of the same outputs must give one table row.
+    from munit.eval.classifier import Classifier
+
+    torch.manual_seed(0)
+    judge = Classifier(3, 2, size=16, width=4).eval()
+    inputs, zebras = torch.rand(6, 3, 16, 16) * 2 - 1, torch.rand(8, 3, 16, 16) * 2 - 1
+    outputs = torch.rand(6, 2, 3, 16, 16) * 2 - 1
+    first = real_table.judge_outputs(judge, inputs, outputs, zebras)
+    torch.manual_seed(123)  # Another state, as after training or another row's evaluation.
+    second = real_table.judge_outputs(judge, inputs, outputs, zebras)
+    assert first == second
+    assert first["kid_x1000"] != 0
+
+
 def test_jitter_keeps_shape_and_range_and_changes_colour():
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(16, 3, 16, 16, generator=gen) * 2 - 1
