@@ -20,7 +20,7 @@ translations in the style of validation zebras). Reported:
 Each model trains with `munit train` in its own process (`--config configs/...`, the seed and the split as
 overrides); its wall time is measured there. Runs that finished are reused. Writes docs/results-real.md
 (the table, merged: rows of models not evaluated in this call are kept, the hand-written notes below the
-marker too) and docs/images/real_<model>.png.
+marker too) and docs/images/real_<model>.png (real_<model>_ema.png: its EMA generator) from the first seed.
 """
 
 from __future__ import annotations
@@ -392,8 +392,8 @@ def main(argv: list[str] | None = None) -> None:
             for ema in (False, True) if ema_beta > 0 else (False,):  # EMA does not change the trained weights.
                 metrics_file = run / f"real_metrics{'_ema' if ema else ''}.json"
                 if not metrics_file.exists():
-                    grid = (ROOT / "docs" / "images" / f"real_{name}.png" if seed == args.seeds[0] and not ema
-                            else None)
+                    grid = (ROOT / "docs" / "images" / f"real_{name}{'_ema' if ema else ''}.png"
+                            if seed == args.seeds[0] else None)
                     metrics = evaluate_run(run, judge["model"], horses, zebras, grid, use_ema=ema)
                     metrics_file.write_text(json.dumps(metrics))
                 label = f"{name}, sampled with an EMA generator (ema_beta {ema_beta})" if ema else name
