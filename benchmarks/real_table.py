@@ -44,27 +44,28 @@ sys.path.insert(0, str(ROOT))
 
 # name -> (config file, overrides, what it is). Every run: the model's config with seed and data_root set.
 MODELS = {  # The MUNIT runs name their mode (fast, munit's default since 2026-11-23, or exact).
-    "munit": ("horse2zebra64.yaml", ["train_mode=fast"], "MUNIT, the recipe: the paper's losses plus CUT's "
-              "PatchNCE between each translation and its input (weight 2), three times the adversarial weight, "
-              "fast mode"),
-    "munit_exact": ("horse2zebra64.yaml", ["train_mode=exact"], "the same, exact mode"),
-    "munit_nce1": ("horse2zebra64.yaml", ["train_mode=fast", "gan_w=1", "patch_nce_w=1"],
+    "munit": ("horse2zebra64.yaml", ["train_mode=fast", "ema_beta=0"], "MUNIT, the recipe before its EMA generator "
+              "(until 2026-11-24): the paper's losses plus CUT's PatchNCE between each translation and its input "
+              "(weight 2), three times the adversarial weight, fast mode"),
+    "munit_exact": ("horse2zebra64.yaml", ["train_mode=exact", "ema_beta=0"], "the same, exact mode"),
+    "munit_nce1": ("horse2zebra64.yaml", ["train_mode=fast", "ema_beta=0", "gan_w=1", "patch_nce_w=1"],
                    "the paper's losses plus PatchNCE (weight 1), the paper's adversarial weight, fast mode"),
-    "munit_nce3": ("horse2zebra64.yaml", ["train_mode=fast", "gan_w=3", "patch_nce_w=3"],
+    "munit_nce3": ("horse2zebra64.yaml", ["train_mode=fast", "ema_beta=0", "gan_w=3", "patch_nce_w=3"],
                    "PatchNCE (weight 3) with three times the adversarial weight, fast mode"),
-    "munit_nce25": ("horse2zebra64.yaml", ["train_mode=fast", "gan_w=3", "patch_nce_w=2.5"],
+    "munit_nce25": ("horse2zebra64.yaml", ["train_mode=fast", "ema_beta=0", "gan_w=3", "patch_nce_w=2.5"],
                     "PatchNCE (weight 2.5) with three times the adversarial weight, fast mode"),
-    "munit_ms": ("horse2zebra64.yaml", ["train_mode=fast", "ms_w=1"],
+    "munit_ms": ("horse2zebra64.yaml", ["train_mode=fast", "ema_beta=0", "ms_w=1"],
                  "the recipe plus the mode-seeking term (weight 1, as MSGAN/DRIT++), fast mode"),
     "munit_ema": ("horse2zebra64.yaml", ["train_mode=fast", "ema_beta=0.99"],
-                  "the recipe with an EMA generator kept beside it (ema_beta 0.99), fast mode"),
+                  "the recipe before its EMA generator, with one of ema_beta 0.99, fast mode"),
     "munit_ema97": ("horse2zebra64.yaml", ["train_mode=fast", "ema_beta=0.97"],
-                    "the recipe with an EMA generator kept beside it (ema_beta 0.97), fast mode"),
-    "munit_gan2": ("horse2zebra64.yaml", ["train_mode=fast", "gan_w=2", "patch_nce_w=1"],
+                    "the recipe (since 2026-11-24): the same with an EMA generator (ema_beta 0.97), fast mode"),
+    "munit_gan2": ("horse2zebra64.yaml", ["train_mode=fast", "ema_beta=0", "gan_w=2", "patch_nce_w=1"],
                    "PatchNCE (weight 1) with twice the adversarial weight, fast mode"),
-    "munit_gan3": ("horse2zebra64.yaml", ["train_mode=fast", "gan_w=3", "patch_nce_w=1"],
+    "munit_gan3": ("horse2zebra64.yaml", ["train_mode=fast", "ema_beta=0", "gan_w=3", "patch_nce_w=1"],
                    "PatchNCE (weight 1) with three times the adversarial weight, fast mode"),
-    "munit_gan3_const": ("horse2zebra64.yaml", ["train_mode=fast", "gan_w=3", "patch_nce_w=1", "lr_policy=constant"],
+    "munit_gan3_const": ("horse2zebra64.yaml",
+                         ["train_mode=fast", "ema_beta=0", "gan_w=3", "patch_nce_w=1", "lr_policy=constant"],
                          "the same with no learning-rate decay, fast mode"),
     "munit_paper": ("horse2zebra64_paper.yaml", ["train_mode=fast"],
                     "MUNIT, the paper's losses and schedule at this size, fast mode"),
