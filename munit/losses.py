@@ -1,21 +1,28 @@
-"""Loss functions shared by the methods."""
+"""Loss functions shared by the methods.
+
+Each computes in float32 whatever precision its inputs come in (mixed precision: a bf16 mean of many small
+differences loses the small ones, and LSGAN's squares and the sums over scales add to that); on float32
+inputs the casts are no-ops.
+"""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
+from munit.nets.blocks import float32
+
 
 def recon_loss(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean absolute error over all elements (the reference's `recon_criterion`)."""
-    return torch.mean(torch.abs(x - target))
+    return torch.mean(torch.abs(float32(x) - float32(target)))
 
 
 def dis_loss(outputs_fake: list[torch.Tensor], outputs_real: list[torch.Tensor], gan_type: str) -> torch.Tensor:
     """Discriminator loss summed over scales: lsgan mean(D(fake)^2) + mean((D(real) - 1)^2); nsgan BCE;
     hinge mean(relu(1 + D(fake))) + mean(relu(1 - D(real)))."""
-    loss = outputs_fake[0].new_zeros(())
-    for fake, real in zip(outputs_fake, outputs_real, strict=True):
+    loss = outputs_fake[0].new_zeros((), dtype=torch.float32)
+    for fake, real in zip(map(float32, outputs_fake), map(float32, outputs_real), strict=True):
         if gan_type == "lsgan":
             loss = loss + torch.mean(fake ** 2) + torch.mean((real - 1) ** 2)
         elif gan_type == "hinge":
@@ -29,8 +36,8 @@ def dis_loss(outputs_fake: list[torch.Tensor], outputs_real: list[torch.Tensor],
 def gen_adv_loss(outputs_fake: list[torch.Tensor], gan_type: str) -> torch.Tensor:
     """Generator's adversarial loss summed over scales: lsgan mean((D(fake) - 1)^2); nsgan BCE to 1;
     hinge -mean(D(fake))."""
-    loss = outputs_fake[0].new_zeros(())
-    for fake in outputs_fake:
+    loss = outputs_fake[0].new_zeros((), dtype=torch.float32)
+    for fake in map(float32, outputs_fake):
         if gan_type == "lsgan":
             loss = loss + torch.mean((fake - 1) ** 2)
         elif gan_type == "hinge":

@@ -6,6 +6,8 @@ the reference checkpoints (e.g. `dec.model.2.norm.gamma`, `enc_style.model.6.wei
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -15,6 +17,19 @@ ACTIVATIONS = ("relu", "lrelu", "prelu", "selu", "tanh", "none")
 NORMS = ("bn", "in", "ln", "adain", "sn", "none")
 
 AdaINAffine = tuple[torch.Tensor, torch.Tensor]  # (weight, bias), each (N, C)
+
+
+def float32(x: torch.Tensor) -> torch.Tensor:
+    """`x` in float32 (itself when it already is): what mixed precision computes in full precision."""
+    return x.float() if x.is_floating_point() else x
+
+
+def full_precision(device: torch.device) -> contextlib.AbstractContextManager:
+    """Autocast off inside (float32 matmuls), where it is on; otherwise nothing, so that float32 runs, export
+    and compilation see no context at all."""
+    if torch.is_autocast_enabled(device.type):
+        return torch.autocast(device.type, enabled=False)
+    return contextlib.nullcontext()
 
 
 def make_activation(name: str) -> nn.Module:
@@ -145,12 +160,14 @@ class Conv2dBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, affine: AdaINAffine | None = None) -> torch.Tensor:
         x = self.conv(self.pad(x))
+        # Normalisation statistics in float32 under mixed precision: a bf16 mean and std of a whole feature
+        # map keep 8 bits, and AdaIN's affine scales that error by the style's weight.
         if self.adaptive:
             if affine is None:
                 raise ValueError("an AdaIN block needs its (weight, bias) from the style MLP")
-            x = self.norm(x, *affine)
+            x = self.norm(float32(x), *map(float32, affine))
         elif self.norm is not None:
-            x = self.norm(x)
+            x = self.norm(float32(x))
         return self.activation(x)
 
 
@@ -189,7 +206,10 @@ class MLP(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x.flatten(1))
+        # In float32 under mixed precision: MUNIT's style MLP makes every AdaIN scale and bias, and these
+        # multiply whole feature maps. It is a few small matrix products.
+        with full_precision(x.device):
+            return self.model(float32(x.flatten(1)))
 
 
 class ResBlock(nn.Module):

@@ -18,6 +18,7 @@ from munit.data import batches, build_data, displays, parts, to_device
 from munit.data.domains import resolve_domains
 from munit.errors import UserError
 from munit.methods import METHODS, Method, build_method
+from munit.nets.recompute import checkpoint_blocks
 from munit.training.checkpoint import (
     CheckpointError,
     checkpoint_dir,
@@ -73,6 +74,10 @@ class Trainer:
         self.method.start_networks(self.nets, lambda run: load_checkpoint(resolve_checkpoint(run), map_location="cpu"))
         if cfg.channels_last:
             self.nets.to(memory_format=torch.channels_last)
+        recomputed = {"none": (), "gen": self.method.generator_names,
+                      "all": self.method.generator_names + self.method.discriminator_names}[cfg.checkpoint_activations]
+        for name in recomputed:
+            checkpoint_blocks(self.nets[name])
         if cfg.compile:
             for net in self.nets.values():
                 net.compile()  # In place: state-dict keys stay those of the plain module.
@@ -84,7 +89,10 @@ class Trainer:
         self.schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, lambda it: learning_rate_factor(cfg, it))
                            for opt in (self.opt_gen, self.opt_dis)]
         self.ema = self._ema_copy() if cfg.ema_beta > 0 else None
-        self.scaler = torch.amp.GradScaler(device.type) if cfg.amp == "fp16" else None
+        # fp16: one gradient scaler per optimiser, so that the discriminators' overflows do not lower the
+        # generators' scale (and skip their steps) or the other way round.
+        self.scalers = ({which: torch.amp.GradScaler(device.type) for which in ("gen", "dis")}
+                        if cfg.amp == "fp16" else {})
         self.iteration = 0
         self.bad_steps = {"dis": 0, "gen": 0}  # Consecutive skipped updates.
         self.skipped_steps = {"dis": 0, "gen": 0}  # All skipped updates of this process.
@@ -169,8 +177,6 @@ class Trainer:
         g_terms = self._update(self.opt_gen, "gen", lambda: method.generator_loss(nets, gen_pass))
         for d in discriminators:
             d.requires_grad_(True)
-        if self.scaler is not None:
-            self.scaler.update()
 
         with warnings.catch_warnings():  # A skipped first update makes the scheduler warn about call order.
             warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler.step\(\)`", UserWarning)
@@ -193,11 +199,17 @@ class Trainer:
         optimizer.zero_grad()
         with self._autocast():
             loss, terms = self.objectives[which](loss_fn)  # DDP in a process group: it averages the gradients.
-        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
-        params = self._params(optimizer)
-        if self.scaler is not None:  # fp16: the scaler skips steps with inf/NaN gradients and lowers its scale.
-            self.scaler.step(optimizer)
+        scaler = self.scalers.get(which)
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+        if scaler is not None:  # fp16: the scaler skips steps with inf/NaN gradients and lowers its scale;
+            if torch.isfinite(loss):  # a non-finite loss is counted as any skipped update is.
+                scaler.step(optimizer)
+                scaler.update()
+                self.bad_steps[which] = 0
+            else:
+                self._bad_step(which, terms)
             return terms
+        params = self._params(optimizer)
         grads = [p.grad for p in params if p.grad is not None]
         if torch.isfinite(torch.stack(torch._foreach_norm(grads)).sum()):
             optimizer.step()
@@ -214,8 +226,10 @@ class Trainer:
         warnings.warn(f"iteration {self.iteration}: non-finite {which} {culprit}; update skipped",
                       NonFiniteWarning, stacklevel=3)
         if self.bad_steps[which] >= self.cfg.max_bad_steps:
+            hint = f"; reduced precision may be the cause: try amp=none (now {self.cfg.amp})" if self.cfg.amp != "none" \
+                else ""
             raise NonFiniteError(f"{self.bad_steps[which]} {which} updates in a row had non-finite {culprit} "
-                                 f"(iteration {self.iteration}); training stopped (max_bad_steps)")
+                                 f"(iteration {self.iteration}); training stopped (max_bad_steps){hint}")
 
     @staticmethod
     def _params(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
@@ -248,7 +262,7 @@ class Trainer:
             "schedulers": {"gen": self.schedulers[0].state_dict(), "dis": self.schedulers[1].state_dict()},
             "display_styles": self.display_styles,
             "method_state": self.method.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler is not None else {},
+            "scaler": {which: scaler.state_dict() for which, scaler in self.scalers.items()},
             "skipped_steps": self.skipped_steps,
             "rng": {"torch": torch.get_rng_state(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
@@ -270,8 +284,12 @@ class Trainer:
             for group in optimizer.param_groups:  # This config's kernel and settings, whatever saved the state.
                 group.update(self._adam_kernel(), betas=(self.cfg.beta1, self.cfg.beta2),
                              weight_decay=self.cfg.weight_decay)
-        if self.scaler is not None and state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
+        saved_scalers = state.get("scaler") or {}
+        if "scale" in saved_scalers:  # Written before each optimiser had its own scaler: one for both.
+            saved_scalers = {"gen": saved_scalers, "dis": saved_scalers}
+        for which, scaler in self.scalers.items():
+            if which in saved_scalers:
+                scaler.load_state_dict(saved_scalers[which])
         self.skipped_steps = dict(state.get("skipped_steps", self.skipped_steps))
         for scheduler, key in zip(self.schedulers, ("gen", "dis"), strict=True):
             base_lrs = list(scheduler.base_lrs)  # This config's: a changed lr applies (set_iteration).
