@@ -113,6 +113,8 @@ class Config:
     amp: str = "none"  # (munit) Mixed precision: none | bf16 | fp16 (fp16 with gradient scaling). For CUDA.
     compile: bool = False  # (munit) torch.compile each network (slow start; on CPU it did not pay off).
     channels_last: bool = False  # (munit) NHWC memory layout; helps on CUDA with amp, not on CPU.
+    checkpoint_activations: str = "none"  # (munit) Recompute activations in backward to save memory: none |
+    #   gen (the generators' blocks) | all (and the discriminators'). The same updates, to float rounding.
     max_bad_steps: int = 20  # (munit) Stop after this many consecutive updates with a non-finite loss/gradient.
     # Loss weights.
     gan_w: float = 1.0  # Adversarial loss.
@@ -237,6 +239,7 @@ CHOICES = {
     "lr_policy": ("constant", "step", "linear"),
     "train_mode": ("fast", "exact"),
     "amp": ("none", "bf16", "fp16"),
+    "checkpoint_activations": ("none", "gen", "all"),
     "gen.activ": ACTIVATIONS,
     "gen.pad_type": PAD_TYPES,
     "dis.activ": ACTIVATIONS,

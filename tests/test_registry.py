@@ -132,6 +132,25 @@ def check_same_seed_same_run(t: Trained, tmp: Path) -> None:
     assert any(not torch.equal(first[k], other[k]) for k in first)
 
 
+def check_activation_checkpointing_changes_no_update(t: Trained, tmp: Path) -> None:
+    """checkpoint_activations recomputes blocks in backward: two steps (both modes) update every weight and
+    buffer as the plain networks do, to float rounding, and leave the global random state where it was."""
+    results = {}
+    for level in ("none", "gen", "all"):
+        for mode in ("fast", "exact"):
+            trainer = Trainer(tiny_config(method=t.name, train_mode=mode, checkpoint_activations=level), CPU)
+            torch.manual_seed(0)
+            for i in range(2):
+                trainer.step(*step_inputs(trainer.cfg, 1 + i, 2 + i))
+            state = {f"{n}.{k}": v for n, net in trainer.nets.items() for k, v in net.state_dict().items()}
+            results[level, mode] = state, torch.rand(3)
+    for (level, mode), (state, after) in results.items():
+        plain, plain_after = results["none", mode]
+        assert torch.equal(after, plain_after), (level, mode)
+        for key, value in plain.items():
+            torch.testing.assert_close(state[key], value, rtol=1e-5, atol=1e-6, msg=f"{level} {mode} {key}")
+
+
 def check_pretrained_round_trip(t: Trained, tmp: Path) -> None:
     translator = Translator.from_pretrained(t.run, device="cpu")
     folder = translator.save_pretrained(tmp / "pretrained")
@@ -204,7 +223,8 @@ def check_translate_explains_what_the_method_cannot_do(t: Trained, tmp: Path, ca
 
 
 CHECKS = [check_both_modes_update_every_network, check_label_maps, check_reconstruction_falls,
-          check_resume_equals_an_uninterrupted_run, check_same_seed_same_run, check_pretrained_round_trip,
+          check_resume_equals_an_uninterrupted_run, check_same_seed_same_run,
+          check_activation_checkpointing_changes_no_update, check_pretrained_round_trip,
           check_torchscript_export_matches, check_translate_with_cli_and_api,
           check_translate_explains_what_the_method_cannot_do]
 
