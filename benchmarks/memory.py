@@ -82,7 +82,7 @@ def run_row(setting: dict, steps: int) -> dict | None:
 
 
 def table(results: list[dict]) -> list[str]:
-    header = f"| method | size | step | checkpoint_activations | s/it | peak MB | over import MB | / reference |"
+    header = "| method | size | step | checkpoint_activations | s/it | peak MB | over import MB | / reference |"
     lines = [header, "|---|---|---|---|---|---|---|---|"]
     reference = {(r["method"], r["size"]): r for r in results if r["mode"] == "reference"}
     for r in results:

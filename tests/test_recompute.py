@@ -34,7 +34,7 @@ def test_checkpointed_generator_keeps_less_for_backward_and_gives_the_same_gradi
         gen = trainer.nets["gen_a"]
         x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
 
-        def loss():
+        def loss(gen=gen, x=x):
             content, style = gen.encode(x)
             return gen.decode(content, style).square().mean()
 

@@ -93,7 +93,8 @@ def _same_state(block: nn.Module) -> tuple[contextlib.AbstractContextManager, co
 
 def _mutable_state(block: nn.Module) -> list[torch.Tensor]:
     """Tensors a forward may change in place: buffers, and spectral norm's frozen u and v."""
-    vectors = [t for m in block.modules() if isinstance(m, SpectralNorm) for t in (m.module.weight_u, m.module.weight_v)]
+    vectors = [t for m in block.modules() if isinstance(m, SpectralNorm)
+               for t in (m.module.weight_u, m.module.weight_v)]
     return [*block.buffers(), *vectors]
 
 

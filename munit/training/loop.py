@@ -226,8 +226,8 @@ class Trainer:
         warnings.warn(f"iteration {self.iteration}: non-finite {which} {culprit}; update skipped",
                       NonFiniteWarning, stacklevel=3)
         if self.bad_steps[which] >= self.cfg.max_bad_steps:
-            hint = f"; reduced precision may be the cause: try amp=none (now {self.cfg.amp})" if self.cfg.amp != "none" \
-                else ""
+            amp = self.cfg.amp
+            hint = f"; reduced precision may be the cause: try amp=none (now {amp})" if amp != "none" else ""
             raise NonFiniteError(f"{self.bad_steps[which]} {which} updates in a row had non-finite {culprit} "
                                  f"(iteration {self.iteration}); training stopped (max_bad_steps){hint}")
 
