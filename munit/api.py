@@ -20,10 +20,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from munit.data.images import to_mode, to_tensor
 from munit.errors import UsageError
-from munit.inference import Model, build_model, load_model
+from munit.inference import Model, build_model, check_full_size, load_model
 from munit.interop import catalogue, cyclegan
 from munit.methods import config_from_dict
+from munit.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, translate_tiled
 from munit.training.checkpoint import CheckpointError, check_keys
 from munit.utils import atomic_write_bytes, atomic_write_text, pick_device
 from munit.visual import to_pil
@@ -108,6 +110,44 @@ class Translator:
         else:
             codes = self.method.styles(self.nets, len(x), self.device, generator=gen, domain=direction.target)
         return self._from_batch(self._translate(x, direction, codes), kind)
+
+    @torch.no_grad()
+    def translate_full_size(self, image: ImageLike, direction: str | None = None,
+                            style: ImageLike | torch.Tensor | None = None, seed: int | None = None,
+                            tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP) -> Any:
+        """One image translated at its own size, not resized to the training size: in overlapping tiles of
+        `tile` px that share one style code (random, or `style` as in `translate`), blended over `overlap`
+        px (munit.tiling). Memory is bounded by the tile, whatever the image's size. Takes a PIL image, a
+        uint8 array (H, W[, C]) or a tensor (C, H, W) in [-1, 1]; returns the same kind, of the same size."""
+        direction = self._direction(direction)
+        check_full_size(self.model, direction.source, tile, overlap)
+        x, kind = self._full_size_batch(image, direction.source)
+        if style is not None:
+            codes = self._style_codes(style, direction.target, 1)
+        else:
+            gen = torch.Generator().manual_seed(seed) if seed is not None else None
+            codes = self.method.styles(self.nets, 1, self.device, generator=gen, domain=direction.target)
+        y = translate_tiled(lambda t: self._translate(t, direction, codes), x, self.method.size_multiple(),
+                            tile, overlap)
+        return self._from_batch(y, kind)
+
+    def _full_size_batch(self, image: ImageLike, domain: str) -> tuple[torch.Tensor, str]:
+        channels = self.cfg.channels(domain)
+        if isinstance(image, torch.Tensor):
+            if image.dim() != 3 or image.shape[0] != channels or image.numel() == 0:
+                raise UsageError(f"expected one image tensor (C, H, W) with C = {channels} for domain {domain}, "
+                                 f"got shape {tuple(image.shape)}")
+            return image[None].to(self.device, torch.float32), "tensor1"
+        if isinstance(image, np.ndarray):
+            if image.dtype != np.uint8 or image.ndim not in (2, 3) or image.size == 0:
+                raise UsageError(f"expected one uint8 array (H, W[, C]), got {image.dtype} with shape {image.shape}")
+            image, kind = Image.fromarray(image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image), \
+                "array1"
+        elif isinstance(image, Image.Image):
+            kind = "pil"
+        else:
+            raise UsageError(f"expected one PIL image, uint8 array or tensor, got {type(image).__name__}")
+        return to_tensor(to_mode(image, channels))[None].to(self.device), kind
 
     @torch.no_grad()
     def edit(self, images: ImageLike, attributes: dict[str, float]) -> Any:

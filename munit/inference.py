@@ -11,10 +11,11 @@ from torch import nn
 from tqdm import tqdm
 
 from munit.config import Config
-from munit.data.images import IMAGE_EXTENSIONS, DataError, find_images, open_image
+from munit.data.images import IMAGE_EXTENSIONS, DataError, find_images, open_image, to_mode, to_tensor
 from munit.data.labels import open_label
 from munit.errors import UsageError
 from munit.methods import Method, build_method, config_from_dict
+from munit.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, check_tiling, translate_tiled
 from munit.training.checkpoint import load_checkpoint, load_networks, resolve_checkpoint
 from munit.visual import save_png, to_pil, write_sample_grid
 
@@ -76,6 +77,22 @@ def prepare(path: Path, model: Model, domain: str) -> torch.Tensor:
         raise DataError(f"{path}: {e}") from None
 
 
+def prepare_full_size(path: Path, model: Model, domain: str) -> torch.Tensor:
+    """Open an image at its own size, for tiled translation: (1, C, H, W) in [-1, 1], the domain's channels."""
+    return to_tensor(to_mode(open_image(path, model.cfg.input_dim(domain)), model.cfg.input_dim(domain)))[None]
+
+
+def check_full_size(model: Model, domain: str, tile: int, overlap: int) -> None:
+    """Refuse tiled translation where the networks cannot take other sizes, or the input is a label map."""
+    method = model.method
+    if method.fixed_size:
+        raise UsageError(f"full-size translation: method {model.cfg.method!r} takes only its training size "
+                         f"({model.cfg.crop_image_width}x{model.cfg.crop_image_height} px)")
+    if method.labels(domain):
+        raise UsageError("full-size translation: label maps are translated at the training size only")
+    check_tiling(tile, overlap, method.size_multiple())
+
+
 def input_paths(path: str | Path) -> list[Path]:
     path = Path(path)
     if path.is_dir():
@@ -89,12 +106,19 @@ def input_paths(path: str | Path) -> list[Path]:
 
 @torch.no_grad()
 def translate_files(model: Model, inputs: str | Path, output: str | Path, direction: str = "a2b",
-                    num_styles: int = 10, style_image: str | Path | None = None, seed: int = 10) -> list[Path]:
+                    num_styles: int = 10, style_image: str | Path | None = None, seed: int = 10,
+                    full_size: bool = False, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP) -> list[Path]:
     """Translate every input image; write `<stem>_style<j>.png` (random styles) or `<stem>_ref.png`
     (the style of `style_image`) into `output`, in the subfolders the inputs have under `inputs` (a
     name shared by two inputs of one folder, x.png and x.jpg, keeps its extension: `x.jpg_ref.png`).
-    Each output is written as soon as it is made. Returns the written paths."""
+    Each output is written as soon as it is made. Returns the written paths.
+
+    Inputs are resized to the training size (shorter side), unless `full_size`: then each is translated at
+    its own size in overlapping tiles of `tile` px sharing its style code (munit.tiling), in memory bounded
+    by the tile."""
     direction = model.method.direction(direction)
+    if full_size:
+        check_full_size(model, direction.source, tile, overlap)
     output = Path(output)
     device = model.device
     paths = input_paths(inputs)
@@ -109,7 +133,8 @@ def translate_files(model: Model, inputs: str | Path, output: str | Path, direct
         style = model.method.styles(model.nets, 1, device, references=ref, domain=direction.target)
     for path, name in tqdm(list(zip(paths, names, strict=True)), unit="img",
                            disable=None if len(paths) > 1 else True):
-        x = prepare(path, model, direction.source).to(device)
+        x = (prepare_full_size(path, model, direction.source) if full_size
+             else prepare(path, model, direction.source)).to(device)
         if style is not None:
             jobs = [("ref", style)]
         elif model.method.multimodal:
@@ -119,7 +144,12 @@ def translate_files(model: Model, inputs: str | Path, output: str | Path, direct
             jobs = [("out", None)]
         for tag, code in jobs:
             target = output / f"{name}_{tag}.png"
-            save_png(to_pil(model.method.translate(model.nets, x, direction, code)[0]), target)
+            if full_size:
+                y = translate_tiled(lambda t, c=code: model.method.translate(model.nets, t, direction, c), x,
+                                    model.method.size_multiple(), tile, overlap)
+            else:
+                y = model.method.translate(model.nets, x, direction, code)
+            save_png(to_pil(y[0]), target)
             written.append(target)
     return written
 

@@ -7,7 +7,7 @@ first; a module may import its own layer and those below (see docs/architecture.
     1 config:    munit.config
     2 parts:     munit.data.*, munit.methods.*, munit.visual
     3 training:  munit.training.*
-    4 inference: munit.inference, munit.api, munit.interop.* (other codebases' files, read into a Model)
+    4 inference: munit.inference, munit.tiling, munit.api, munit.interop.* (other codebases' files, read into a Model)
     5 uses:      munit.eval.*, munit.export, munit.app
     6 entry:     munit (the package), munit.cli, munit.cli_doc, munit.config_doc
 
@@ -25,7 +25,7 @@ LAYERS = [
     ("config", ("munit.config",)),
     ("parts", ("munit.data", "munit.methods", "munit.visual")),
     ("training", ("munit.training",)),
-    ("inference", ("munit.inference", "munit.api", "munit.interop")),
+    ("inference", ("munit.inference", "munit.tiling", "munit.api", "munit.interop")),
     ("uses", ("munit.eval", "munit.export", "munit.app")),
     ("entry", ("munit.cli", "munit.cli_doc", "munit.config_doc", "munit")),
 ]

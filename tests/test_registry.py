@@ -20,6 +20,7 @@ from munit.cli import main
 from munit.config import ConfigError
 from munit.data import build_split, training_batches
 from munit.data.builtin import LABEL_CLASSES
+from munit.errors import UsageError
 from munit.inference import load_model
 from munit.losses import recon_loss
 from munit.methods import METHODS, load_config
@@ -206,6 +207,28 @@ def check_translate_with_cli_and_api(t: Trained, tmp: Path) -> None:
         assert not torch.equal(a, b)
 
 
+def check_full_size_translation(t: Trained, tmp: Path) -> None:
+    """`translate --full-size` gives an output of the input's own size, in tiles smaller than it, the same as
+    the API's translate_full_size; a method whose networks take one size refuses it in one line."""
+    model = load_model(t.run)
+    method, direction = model.method, model.method.direction(model.method.directions[0])
+    image = write_image(tmp / "in.png", size=(70, 50))
+    args = ["translate", "--checkpoint", str(t.run), "--input", str(image), "--output", str(tmp / "out"),
+            "--direction", direction, "--seed", "7", "--full-size", "--tile", "32", "--overlap", "8"]
+    args += ["--num-styles", "1"] if method.multimodal else []
+    if method.fixed_size or method.labels(direction.source):
+        assert main(args) != 0
+        with pytest.raises(UsageError, match="full-size translation"):
+            Translator(model).translate_full_size(Image.open(image), direction, tile=32, overlap=8)
+        return
+    assert main(args) == 0
+    (output,) = (tmp / "out").glob("*.png")
+    cli = np.asarray(Image.open(output))
+    assert cli.shape == (50, 70, 3)
+    api = Translator(model).translate_full_size(Image.open(image), direction, seed=7, tile=32, overlap=8)
+    assert np.array_equal(np.asarray(api), cli)
+
+
 def check_translate_explains_what_the_method_cannot_do(t: Trained, tmp: Path, capsys) -> None:
     method = METHODS[t.name]
     image = write_image(tmp / "in.png", size=(32, 32))
@@ -225,7 +248,7 @@ def check_translate_explains_what_the_method_cannot_do(t: Trained, tmp: Path, ca
 CHECKS = [check_both_modes_update_every_network, check_label_maps, check_reconstruction_falls,
           check_resume_equals_an_uninterrupted_run, check_same_seed_same_run,
           check_activation_checkpointing_changes_no_update, check_pretrained_round_trip,
-          check_torchscript_export_matches, check_translate_with_cli_and_api,
+          check_torchscript_export_matches, check_translate_with_cli_and_api, check_full_size_translation,
           check_translate_explains_what_the_method_cannot_do]
 
 
