@@ -67,6 +67,10 @@ MODELS = {
     "SPADE (label maps), seed 1": ("shapelabels_spade.yaml", ["seed=1"]),
     "BicycleGAN, layer norm": ("bicyclegan.yaml", ["gen.norm=ln"]),
     "BicycleGAN, layer norm, seed 1": ("bicyclegan.yaml", ["gen.norm=ln", "seed=1"]),
+    # Issue 37: mixed precision (bf16 autocast, normalisation, style MLP and losses in float32) against the
+    # float32 fast-mode rows above, two seeds.
+    "MUNIT, fast mode, bf16": ("demo.yaml", ["train_mode=fast", "amp=bf16"]),
+    "MUNIT, fast mode, bf16, seed 1": ("demo.yaml", ["train_mode=fast", "amp=bf16", "seed=1"]),
     # Issue 18: InfoGAN's code term, five categories for the five hue modes.
     "CycleGAN + noise + InfoGAN code": ("cyclegan_noise.yaml", ["info_w=1", "info_categories=5"]),
     "CycleGAN + noise + InfoGAN code, seed 1": ("cyclegan_noise.yaml", ["info_w=1", "info_categories=5", "seed=1"]),

@@ -60,6 +60,9 @@ MODELS = {  # The MUNIT runs name their mode (fast, munit's default since 2026-1
                   "the recipe before its EMA generator, with one of ema_beta 0.99, fast mode"),
     "munit_ema97": ("horse2zebra64.yaml", ["train_mode=fast", "ema_beta=0.97"],
                     "the recipe (since 2026-11-24): the same with an EMA generator (ema_beta 0.97), fast mode"),
+    "munit_ema97_bf16": ("horse2zebra64.yaml", ["train_mode=fast", "ema_beta=0.97", "amp=bf16"],
+                         "the recipe trained in mixed precision (amp bf16; normalisation, style MLP and losses in "
+                         "float32)"),
     "munit_gan2": ("horse2zebra64.yaml", ["train_mode=fast", "ema_beta=0", "gan_w=2", "patch_nce_w=1"],
                    "PatchNCE (weight 1) with twice the adversarial weight, fast mode"),
     "munit_gan3": ("horse2zebra64.yaml", ["train_mode=fast", "ema_beta=0", "gan_w=3", "patch_nce_w=1"],
