@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from munit.cli import main
 from munit.methods.base import Term
 from munit.training.checkpoint import load_checkpoint
-from munit.training.loop import NonFiniteWarning, Trainer
+from munit.training.loop import NonFiniteError, NonFiniteWarning, Trainer
 
 from helpers import batch, params, tiny_config
 
@@ -152,3 +154,33 @@ def test_training_stops_after_max_bad_steps_naming_term_and_checkpoint(tmp_path,
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "ckpt_00000004.pt")
     assert state["skipped_steps"] == {"dis": 0, "gen": 2}
     assert all(torch.isfinite(v).all() for net in state["nets"].values() for v in net.values())
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_a_loss_that_stays_non_finite_under_amp_stops_naming_the_amp_key(amp):
+    """fp16's scaler skips overflowing steps by itself; a non-finite loss is counted as any skipped update,
+    and the error says which key to change."""
+    cfg = tiny_config(amp=amp, max_bad_steps=2)
+    trainer = Trainer(cfg, CPU)
+    poison_term(trainer, "recon_x_a")
+    with pytest.warns(NonFiniteWarning), pytest.raises(NonFiniteError, match=f"try amp=none \\(now {amp}\\)"):
+        for i in range(3):
+            trainer.step(batch(cfg, i), batch(cfg, i + 10))
+    assert trainer.skipped_steps["gen"] == 2
+
+
+def test_fp16_has_a_gradient_scaler_per_optimiser_and_resumes_both():
+    cfg = tiny_config(amp="fp16")
+    trainer = Trainer(cfg, CPU)
+    trainer.step(batch(cfg, 1), batch(cfg, 2))
+    trainer.scalers["dis"].update(new_scale=8.0)  # As if the discriminators had overflowed more often.
+    state = {**trainer.state(), "iteration": trainer.iteration}  # As save_checkpoint writes it.
+    assert state["scaler"]["dis"]["scale"] != state["scaler"]["gen"]["scale"]
+    again = Trainer(cfg, CPU)
+    again.load_state(state, Path("run"))
+    scales = {k: s.get_scale() for k, s in trainer.scalers.items()}
+    assert {k: s.get_scale() for k, s in again.scalers.items()} == scales
+    old = dict(state, scaler=state["scaler"]["gen"])  # A checkpoint from before: one scaler for both.
+    older = Trainer(cfg, CPU)
+    older.load_state(old, Path("run"))
+    assert older.scalers["dis"].get_scale() == older.scalers["gen"].get_scale() == trainer.scalers["gen"].get_scale()
