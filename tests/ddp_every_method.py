@@ -1,7 +1,7 @@
 """Run by tests/test_distributed.py under torchrun (2 processes, gloo): one training step of every
-registered method in both modes, each process on batches of its own; writes, per method and mode, how far
-this process's parameters are from rank 0's after the step (0 when DDP averaged the gradients) and
-whether the step changed them."""
+registered method in both modes (and in fast mode with activation checkpointing), each process on batches of
+its own; writes, per method and mode, how far this process's parameters are from rank 0's after the step (0
+when DDP averaged the gradients) and whether the step changed them."""
 
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ def main(out: Path) -> None:
     world, device = init_world("cpu")
     results = {}
     for name in METHODS:
-        for mode in ("fast", "exact"):
-            cfg = tiny_config(method=name, train_mode=mode)
+        for mode in ("fast", "exact", "fast+checkpointed"):  # The last recomputes every block in backward.
+            cfg = tiny_config(method=name, train_mode=mode.split("+")[0],
+                              checkpoint_activations="all" if mode.endswith("checkpointed") else "none")
             trainer = Trainer(cfg, device, world)
             broadcast_state(trainer.nets, world)
             names = [*trainer.method.generator_names, *trainer.method.discriminator_names]

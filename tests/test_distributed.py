@@ -101,6 +101,6 @@ def test_every_method_trains_data_parallel_through_ddp(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     for rank in (0, 1):
         results = json.loads((tmp_path / f"rank{rank}.json").read_text())
-        assert set(results) == {f"{m}/{mode}" for m in METHODS for mode in ("fast", "exact")}
+        assert set(results) == {f"{m}/{mode}" for m in METHODS for mode in ("fast", "exact", "fast+checkpointed")}
         for key, value in results.items():
             assert value["moved"] and value["from_rank0"] == 0.0, (rank, key, value)
