@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from munit.data.images import to_mode, to_tensor
+from munit.data.images import MAX_PIXELS, to_mode, to_tensor
 from munit.errors import UsageError
 from munit.inference import Model, build_model, check_full_size, load_model
 from munit.interop import catalogue, cyclegan
@@ -133,6 +133,11 @@ class Translator:
 
     def _full_size_batch(self, image: ImageLike, domain: str) -> tuple[torch.Tensor, str]:
         channels = self.cfg.channels(domain)
+        height, width = (image.shape[-2:] if isinstance(image, torch.Tensor) else image.shape[:2]
+                         if isinstance(image, np.ndarray) else (image.height, image.width)
+                         if isinstance(image, Image.Image) else (0, 0))
+        if height * width > MAX_PIXELS:  # What munit reads from a file: the full-size maps stay bounded.
+            raise UsageError(f"{width}x{height} pixels is more than the {MAX_PIXELS:,} a full-size translation takes")
         if isinstance(image, torch.Tensor):
             if image.dim() != 3 or image.shape[0] != channels or image.numel() == 0:
                 raise UsageError(f"expected one image tensor (C, H, W) with C = {channels} for domain {domain}, "

@@ -65,3 +65,20 @@ def test_a_convolution_in_tiles_differs_only_near_the_seams():
 def test_bad_tiling_is_refused(tile, overlap, match):
     with pytest.raises(UsageError, match=match):
         translate_tiled(lambda t: t, image(40, 40), multiple=4, tile=tile, overlap=overlap)
+
+
+def test_the_api_refuses_an_image_beyond_the_pixel_limit_before_any_work():
+    from munit.api import Translator
+    from munit.inference import build_model
+    from munit.methods import METHODS
+
+    from helpers import tiny_config
+
+    cfg = tiny_config()
+    nets = METHODS["munit"](cfg).build_networks()
+    translator = Translator(build_model(cfg, {n: nets[n].state_dict() for n in nets}, "tiny", 0))
+    huge = torch.zeros(1, 1, 1).expand(3, 1, 64_000_001)  # A view of one value: nothing allocated.
+    with pytest.raises(UsageError, match="64,000,000"):
+        translator.translate_full_size(huge, "a2b")
+    y = translator.translate_full_size(torch.zeros(3, 40, 70), "a2b", seed=0, tile=32, overlap=8)
+    assert y.shape == (3, 40, 70)
