@@ -12,7 +12,8 @@ translation (0-255 levels) over all pixels and over the band within 4 px of an i
 jump across the tile edges (the mean absolute difference of the two pixel rows or columns either side of
 each edge, tiled minus whole: a visible seam is a positive jump); the same without blending (overlap 0).
 Memory: the picture resized to each `--megapixels` size (4:3), saved as PNG and given to `munit translate
---full-size` in a fresh process; its peak resident set (`ru_maxrss`) and wall time.
+--full-size` in a fresh process; its peak resident set (`ru_maxrss`: CPU memory, where the full-size maps
+are kept also with `--device cuda`) and wall time.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def seam_errors(model, direction, picture, tiles: list[int], seed: int) -> list[
     from munit.tiling import tile_starts, translate_tiled
 
     method = model.method
+    multiple = method.size_multiple()  # The whole-image translation needs sides that are multiples of it.
+    picture = picture.crop((0, 0, picture.width // multiple * multiple, picture.height // multiple * multiple))
     x = to_tensor(to_mode(picture, model.cfg.input_dim(direction.source)))[None].to(model.device)
     code = method.styles(model.nets, 1, model.device, torch.Generator().manual_seed(seed), domain=direction.target)
     with torch.no_grad():
@@ -62,12 +65,12 @@ def seam_errors(model, direction, picture, tiles: list[int], seed: int) -> list[
         for tile in tiles:
             for overlap in (tile // 4, 0):
                 tiled = translate_tiled(lambda t: method.translate(model.nets, t, direction, code), x,
-                                        method.size_multiple(), tile, overlap)
+                                        multiple, tile, overlap)
                 diff = (tiled - whole).abs().mean(1)[0] * 127.5  # 0-255 levels.
                 band = torch.zeros_like(diff, dtype=torch.bool)
                 steps = []  # Excess jump across each tile edge line: |y[e] - y[e-1]|, tiled minus whole.
                 for axis, length in ((0, diff.shape[0]), (1, diff.shape[1])):
-                    starts = tile_starts(length, min(tile, length), overlap)
+                    starts = tile_starts(length, min(tile, length), overlap, multiple)
                     edges = set(starts[1:]) | {s + tile for s in starts[:-1]}
                     for edge in sorted(edges):
                         lo, hi = max(edge - 4, 0), min(edge + 4, length)
@@ -85,7 +88,8 @@ def seam_errors(model, direction, picture, tiles: list[int], seed: int) -> list[
     return rows
 
 
-def peak_memory(checkpoint: str, picture, megapixels: float, tile: int, seed: int, device: str) -> dict:
+def peak_memory(checkpoint: str, picture, megapixels: float, tile: int, seed: int, device: str,
+                multimodal: bool) -> dict:
     from PIL import Image
 
     width = round((megapixels * 1e6 * 4 / 3) ** 0.5)
@@ -95,7 +99,7 @@ def peak_memory(checkpoint: str, picture, megapixels: float, tile: int, seed: in
         picture.resize((width, height), Image.BICUBIC).save(path)
         cmd = [sys.executable, "-m", "munit.cli", "translate", "--checkpoint", checkpoint, "--input", str(path),
                "--output", str(Path(tmp) / "out"), "--full-size", "--tile", str(tile), "--seed", str(seed),
-               "--num-styles", "1", "--device", device]
+               "--device", device, *(["--num-styles", "1"] if multimodal else [])]
         start = time.perf_counter()
         result = subprocess.run(cmd, capture_output=True, text=True)
         seconds = time.perf_counter() - start
@@ -138,7 +142,7 @@ def main() -> None:
     print("\nmunit translate --full-size, one fresh process each:")
     print("| megapixels | input | tile | peak RSS MB | seconds |\n|---|---|---|---|---|")
     for mp in sorted(args.megapixels):  # Ascending: the children's ru_maxrss is the largest so far.
-        r = peak_memory(args.checkpoint, picture, mp, max(args.tiles), args.seed, args.device)
+        r = peak_memory(args.checkpoint, picture, mp, max(args.tiles), args.seed, args.device, model.method.multimodal)
         assert r["output"] == r["input"], r
         memory.append(r)
         print(f"| {r['megapixels']:.1f} | {r['input'][0]}x{r['input'][1]} | {r['tile']} | {r['peak_rss_mb']:.0f} | "

@@ -25,7 +25,7 @@ from munit.errors import UsageError
 from munit.inference import Model, build_model, check_full_size, load_model
 from munit.interop import catalogue, cyclegan
 from munit.methods import config_from_dict
-from munit.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, translate_tiled
+from munit.tiling import DEFAULT_TILE, translate_tiled
 from munit.training.checkpoint import CheckpointError, check_keys
 from munit.utils import atomic_write_bytes, atomic_write_text, pick_device
 from munit.visual import to_pil
@@ -114,11 +114,13 @@ class Translator:
     @torch.no_grad()
     def translate_full_size(self, image: ImageLike, direction: str | None = None,
                             style: ImageLike | torch.Tensor | None = None, seed: int | None = None,
-                            tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP) -> Any:
+                            tile: int = DEFAULT_TILE, overlap: int | None = None) -> Any:
         """One image translated at its own size, not resized to the training size: in overlapping tiles of
-        `tile` px that share one style code (random, or `style` as in `translate`), blended over `overlap`
-        px (munit.tiling). Memory is bounded by the tile, whatever the image's size. Takes a PIL image, a
-        uint8 array (H, W[, C]) or a tensor (C, H, W) in [-1, 1]; returns the same kind, of the same size."""
+        `tile` px that share one style code (random, or `style` as in `translate`), blended over at least
+        `overlap` px (default a quarter of the tile; munit.tiling). The networks' memory is one tile's
+        whatever the image's size; the image's full-size maps stay in CPU memory (up to 64 megapixels).
+        Takes a PIL image, a uint8 array (H, W[, C]) or a tensor (C, H, W) in [-1, 1]; returns the same
+        kind, of the same size (a tensor in CPU memory)."""
         direction = self._direction(direction)
         check_full_size(self.model, direction.source, tile, overlap)
         x, kind = self._full_size_batch(image, direction.source)
@@ -128,31 +130,33 @@ class Translator:
             gen = torch.Generator().manual_seed(seed) if seed is not None else None
             codes = self.method.styles(self.nets, 1, self.device, generator=gen, domain=direction.target)
         y = translate_tiled(lambda t: self._translate(t, direction, codes), x, self.method.size_multiple(),
-                            tile, overlap)
+                            tile, overlap, self.device)
         return self._from_batch(y, kind)
 
     def _full_size_batch(self, image: ImageLike, domain: str) -> tuple[torch.Tensor, str]:
+        """One image as (1, C, H, W) in [-1, 1] in CPU memory, and its kind."""
         channels = self.cfg.channels(domain)
-        height, width = (image.shape[-2:] if isinstance(image, torch.Tensor) else image.shape[:2]
-                         if isinstance(image, np.ndarray) else (image.height, image.width)
-                         if isinstance(image, Image.Image) else (0, 0))
-        if height * width > MAX_PIXELS:  # What munit reads from a file: the full-size maps stay bounded.
-            raise UsageError(f"{width}x{height} pixels is more than the {MAX_PIXELS:,} a full-size translation takes")
         if isinstance(image, torch.Tensor):
             if image.dim() != 3 or image.shape[0] != channels or image.numel() == 0:
                 raise UsageError(f"expected one image tensor (C, H, W) with C = {channels} for domain {domain}, "
                                  f"got shape {tuple(image.shape)}")
-            return image[None].to(self.device, torch.float32), "tensor1"
-        if isinstance(image, np.ndarray):
+            size, kind = image.shape[1:], "tensor1"
+        elif isinstance(image, np.ndarray):
             if image.dtype != np.uint8 or image.ndim not in (2, 3) or image.size == 0:
                 raise UsageError(f"expected one uint8 array (H, W[, C]), got {image.dtype} with shape {image.shape}")
-            image, kind = Image.fromarray(image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image), \
-                "array1"
+            size, kind = image.shape[:2], "array1"
         elif isinstance(image, Image.Image):
-            kind = "pil"
+            size, kind = (image.height, image.width), "pil"
         else:
             raise UsageError(f"expected one PIL image, uint8 array or tensor, got {type(image).__name__}")
-        return to_tensor(to_mode(image, channels))[None].to(self.device), kind
+        if size[0] * size[1] > MAX_PIXELS:  # What munit reads from a file: the full-size maps stay bounded.
+            raise UsageError(f"{size[1]}x{size[0]} pixels is more than the {MAX_PIXELS:,} a full-size translation "
+                             "takes")
+        if kind == "tensor1":
+            return image[None].to("cpu", torch.float32), kind
+        if kind == "array1":
+            image = Image.fromarray(image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image)
+        return to_tensor(to_mode(image, channels))[None], kind
 
     @torch.no_grad()
     def edit(self, images: ImageLike, attributes: dict[str, float]) -> Any:

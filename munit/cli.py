@@ -12,7 +12,7 @@ from pathlib import Path
 from munit.errors import UsageError, UserError
 from munit.interop.nvlabs_munit import TRAINERS as REFERENCE_TRAINERS
 from munit.methods import METHODS, load_config
-from munit.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
+from munit.tiling import DEFAULT_TILE
 from munit.utils import pick_device
 
 USER_ERRORS = (UserError, OSError)  # OSError: a full disk, permissions, a vanished mount.
@@ -81,11 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full-size", action="store_true",
                    help="translate each image at its own size (up to 64 megapixels) in overlapping tiles that "
                         "share its style code, in memory bounded by the tile; default: resized to the training size")
-    p.add_argument("--tile", type=_positive, default=DEFAULT_TILE,
+    p.add_argument("--tile", type=_positive,
                    help=f"--full-size: tile side in px (default {DEFAULT_TILE})")
-    p.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP,
-                   help=f"--full-size: overlap of neighbouring tiles in px, blended linearly "
-                        f"(default {DEFAULT_OVERLAP})")
+    p.add_argument("--overlap", type=int,
+                   help="--full-size: least overlap of neighbouring tiles in px, blended linearly (default: a "
+                        "quarter of the tile)")
     p.set_defaults(run=_translate)
 
     p = sub.add_parser("sample", help="write sample grids of a run on its test data")
@@ -239,8 +239,10 @@ def _translate(args: argparse.Namespace) -> None:
         raise UsageError(f"--num-styles: method {model.cfg.method!r} gives one output per input "
                          f"(multimodal methods: {', '.join(n for n, m in METHODS.items() if m.multimodal)})")
     direction = args.direction or model.method.directions[0]
+    if not args.full_size and (args.tile is not None or args.overlap is not None):
+        raise UsageError("--tile and --overlap apply to --full-size translation; add --full-size")
     written = translate_files(model, args.input, args.output, direction, args.num_styles or 10, args.style, args.seed,
-                              args.full_size, args.tile, args.overlap)
+                              args.full_size, args.tile or DEFAULT_TILE, args.overlap)
     print(f"wrote {len(written)} image{'' if len(written) == 1 else 's'} to {args.output}")
 
 

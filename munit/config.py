@@ -409,6 +409,9 @@ def _check(cfg: Config, source: str) -> None:
         parse_policy(cfg.diffaug)
     except ValueError as e:
         fail("diffaug", cfg.diffaug, str(e))
+    if cfg.compile and cfg.checkpoint_activations != "none":
+        fail("checkpoint_activations", cfg.checkpoint_activations, "expected none with compile: true (compiled "
+             "networks do not recompute their blocks; turn one of them off)")
     _check_sizes(cfg, fail)
 
 

@@ -15,7 +15,7 @@ from munit.data.images import IMAGE_EXTENSIONS, DataError, find_images, open_ima
 from munit.data.labels import open_label
 from munit.errors import UsageError
 from munit.methods import Method, build_method, config_from_dict
-from munit.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, check_tiling, translate_tiled
+from munit.tiling import DEFAULT_TILE, check_tiling, default_overlap, translate_tiled
 from munit.training.checkpoint import load_checkpoint, load_networks, resolve_checkpoint
 from munit.visual import save_png, to_pil, write_sample_grid
 
@@ -82,7 +82,7 @@ def prepare_full_size(path: Path, model: Model, domain: str) -> torch.Tensor:
     return to_tensor(to_mode(open_image(path, model.cfg.input_dim(domain)), model.cfg.input_dim(domain)))[None]
 
 
-def check_full_size(model: Model, domain: str, tile: int, overlap: int) -> None:
+def check_full_size(model: Model, domain: str, tile: int, overlap: int | None) -> None:
     """Refuse tiled translation where the networks cannot take other sizes, or the input is a label map."""
     method = model.method
     if method.fixed_size:
@@ -90,7 +90,7 @@ def check_full_size(model: Model, domain: str, tile: int, overlap: int) -> None:
                          f"({model.cfg.crop_image_width}x{model.cfg.crop_image_height} px)")
     if method.labels(domain):
         raise UsageError("full-size translation: label maps are translated at the training size only")
-    check_tiling(tile, overlap, method.size_multiple())
+    check_tiling(tile, default_overlap(tile) if overlap is None else overlap, method.size_multiple())
 
 
 def input_paths(path: str | Path) -> list[Path]:
@@ -107,15 +107,15 @@ def input_paths(path: str | Path) -> list[Path]:
 @torch.no_grad()
 def translate_files(model: Model, inputs: str | Path, output: str | Path, direction: str = "a2b",
                     num_styles: int = 10, style_image: str | Path | None = None, seed: int = 10,
-                    full_size: bool = False, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP) -> list[Path]:
+                    full_size: bool = False, tile: int = DEFAULT_TILE, overlap: int | None = None) -> list[Path]:
     """Translate every input image; write `<stem>_style<j>.png` (random styles) or `<stem>_ref.png`
     (the style of `style_image`) into `output`, in the subfolders the inputs have under `inputs` (a
     name shared by two inputs of one folder, x.png and x.jpg, keeps its extension: `x.jpg_ref.png`).
     Each output is written as soon as it is made. Returns the written paths.
 
     Inputs are resized to the training size (shorter side), unless `full_size`: then each is translated at
-    its own size in overlapping tiles of `tile` px sharing its style code (munit.tiling), in memory bounded
-    by the tile."""
+    its own size in overlapping tiles of `tile` px sharing its style code (munit.tiling): the network's
+    memory is a tile's, the image's maps stay in CPU memory."""
     direction = model.method.direction(direction)
     if full_size:
         check_full_size(model, direction.source, tile, overlap)
@@ -133,8 +133,9 @@ def translate_files(model: Model, inputs: str | Path, output: str | Path, direct
         style = model.method.styles(model.nets, 1, device, references=ref, domain=direction.target)
     for path, name in tqdm(list(zip(paths, names, strict=True)), unit="img",
                            disable=None if len(paths) > 1 else True):
-        x = (prepare_full_size(path, model, direction.source) if full_size
-             else prepare(path, model, direction.source)).to(device)
+        # A full-size image stays in CPU memory; only its tiles go to the device.
+        x = prepare_full_size(path, model, direction.source) if full_size else \
+            prepare(path, model, direction.source).to(device)
         if style is not None:
             jobs = [("ref", style)]
         elif model.method.multimodal:
@@ -146,7 +147,7 @@ def translate_files(model: Model, inputs: str | Path, output: str | Path, direct
             target = output / f"{name}_{tag}.png"
             if full_size:
                 y = translate_tiled(lambda t, c=code: model.method.translate(model.nets, t, direction, c), x,
-                                    model.method.size_multiple(), tile, overlap)
+                                    model.method.size_multiple(), tile, overlap, device)
             else:
                 y = model.method.translate(model.nets, x, direction, code)
             save_png(to_pil(y[0]), target)

@@ -1,8 +1,9 @@
 """Translating an image at its own size, larger than the networks were trained on, in bounded memory:
 overlapping tiles, each translated with the same style code, blended where they overlap.
 
-Memory is that of one tile's translation plus three full-size float maps (input, weighted sum of outputs and
-weights: 28 bytes a pixel for RGB), whatever the image's size. The tiles' instance and layer normalisations
+Memory is that of one tile's translation on the networks' device plus full-size float maps in CPU memory (the
+input, the weighted sum of outputs and the weights: 28 bytes a pixel for RGB, 40 when the input is padded),
+whatever the image's size. The tiles' instance and layer normalisations
 see their own tile only, so a tile's tone can differ slightly from the whole image's; linear blending over
 the overlap hides the seams that this would leave (benchmarks/large_image.py measures both).
 """
@@ -17,26 +18,34 @@ import torch.nn.functional as F
 from munit.errors import UsageError
 
 DEFAULT_TILE = 512
-DEFAULT_OVERLAP = 128
+
+
+def default_overlap(tile: int) -> int:
+    return tile // 4
 
 
 def translate_tiled(translate: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, multiple: int,
-                    tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP) -> torch.Tensor:
+                    tile: int = DEFAULT_TILE, overlap: int | None = None,
+                    device: torch.device | None = None) -> torch.Tensor:
     """`translate` applied to x (1, C, H, W) in [-1, 1] of any size, tile by tile: tiles of `tile` px (fewer
-    where the image is smaller) that overlap by `overlap` px, each blended with weights that ramp linearly
-    across the overlap. Sides are padded (by reflection) to multiples of `multiple` for the networks and the
-    result cropped back. Returns (1, C_out, H, W)."""
+    where the image is smaller) that overlap by at least `overlap` px (default a quarter of the tile), each
+    blended with weights that ramp linearly across the overlap. Sides are padded (by reflection) to
+    multiples of `multiple` for the networks and the result cropped back; tiles start at multiples of it, so
+    each sees the networks' downsampling grid as the whole image does. Each tile is translated on `device`
+    (default: x's), the result assembled where x is. Returns (1, C_out, H, W)."""
+    overlap = default_overlap(tile) if overlap is None else overlap
     check_tiling(tile, overlap, multiple)
     if x.dim() != 4 or x.shape[0] != 1:
         raise UsageError(f"tiled translation takes one image (1, C, H, W), got shape {tuple(x.shape)}")
     height, width = x.shape[2:]
-    padded = _pad_to_multiple(x, multiple)
+    padded = _pad_to_multiple(x, multiple, min_tile(multiple))
     full_h, full_w = padded.shape[2:]
     tile_h, tile_w = min(tile, full_h), min(tile, full_w)
     out = weights = None
-    for top in tile_starts(full_h, tile_h, overlap):
-        for left in tile_starts(full_w, tile_w, overlap):
-            y = translate(padded[:, :, top:top + tile_h, left:left + tile_w])
+    for top in tile_starts(full_h, tile_h, overlap, multiple):
+        for left in tile_starts(full_w, tile_w, overlap, multiple):
+            piece = padded[:, :, top:top + tile_h, left:left + tile_w]
+            y = translate(piece if device is None else piece.to(device)).to(x.device)
             if out is None:
                 out = y.new_zeros(1, y.shape[1], full_h, full_w)
                 weights = y.new_zeros(1, 1, full_h, full_w)
@@ -44,22 +53,30 @@ def translate_tiled(translate: Callable[[torch.Tensor], torch.Tensor], x: torch.
                       * _ramp(tile_w, overlap, left > 0, left + tile_w < full_w, y)[None, :])
             out[:, :, top:top + tile_h, left:left + tile_w] += y * window
             weights[:, :, top:top + tile_h, left:left + tile_w] += window
-    return (out / weights)[:, :, :height, :width]
+    return out.div_(weights)[:, :, :height, :width]
+
+
+def min_tile(multiple: int) -> int:
+    """The smallest tile side: 32 px, and twice the size multiple (a U-Net-like net that halves its input
+    for a global branch, pix2pixHD's, still reaches 1 px at its bottleneck)."""
+    return max(32, 2 * multiple)
 
 
 def check_tiling(tile: int, overlap: int, multiple: int) -> None:
-    if isinstance(tile, bool) or not isinstance(tile, int) or tile < max(16, multiple) or tile % multiple:
+    smallest = min_tile(multiple)
+    if isinstance(tile, bool) or not isinstance(tile, int) or tile < smallest or tile % multiple:
         raise UsageError(f"tile must be a multiple of {multiple} px (the networks' size multiple) and at least "
-                         f"{max(16, multiple)}, got {tile!r}")
+                         f"{smallest}, got {tile!r}")
     if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap <= tile // 2:
         raise UsageError(f"overlap must be between 0 and half the tile ({tile // 2} px), got {overlap!r}")
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Offsets of tiles of `tile` px over `length` px, `tile - overlap` apart; the last ends at `length`."""
+def tile_starts(length: int, tile: int, overlap: int, multiple: int = 1) -> list[int]:
+    """Offsets of tiles of `tile` px over `length` px: at most `tile - overlap` apart, at multiples of
+    `multiple` (length and tile being multiples of it); the last ends at `length`."""
     if tile >= length:
         return [0]
-    stride = tile - overlap
+    stride = max(multiple, (tile - overlap) // multiple * multiple)
     starts = list(range(0, length - tile, stride))
     return [*starts, length - tile]
 
@@ -77,9 +94,9 @@ def _ramp(n: int, overlap: int, ramp_start: bool, ramp_end: bool, like: torch.Te
     return w
 
 
-def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+def _pad_to_multiple(x: torch.Tensor, multiple: int, smallest: int) -> torch.Tensor:
     height, width = x.shape[2:]
-    pad_h, pad_w = max(-height % multiple, 16 - height), max(-width % multiple, 16 - width)
+    pad_h, pad_w = max(-height % multiple, smallest - height), max(-width % multiple, smallest - width)
     pad_h, pad_w = pad_h + -(height + pad_h) % multiple, pad_w + -(width + pad_w) % multiple
     if not pad_h and not pad_w:
         return x

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -158,15 +159,16 @@ def test_training_stops_after_max_bad_steps_naming_term_and_checkpoint(tmp_path,
 
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
 def test_a_loss_that_stays_non_finite_under_amp_stops_naming_the_amp_key(amp):
-    """fp16's scaler skips overflowing steps by itself; a non-finite loss is counted as any skipped update,
-    and the error says which key to change."""
-    cfg = tiny_config(amp=amp, max_bad_steps=2)
+    """fp16's scaler skips steps whose gradients overflow by itself (lowering its scale); such skips are
+    counted as any skipped update, and the error says which key to change."""
+    cfg = tiny_config(amp=amp, max_bad_steps=4)  # fp16's discriminators overflow twice as their scale settles.
     trainer = Trainer(cfg, CPU)
     poison_term(trainer, "recon_x_a")
-    with pytest.warns(NonFiniteWarning), pytest.raises(NonFiniteError, match=f"try amp=none \\(now {amp}\\)"):
-        for i in range(3):
+    warned = pytest.warns(NonFiniteWarning) if amp == "bf16" else contextlib.nullcontext()  # fp16: the scaler's.
+    with warned, pytest.raises(NonFiniteError, match=f"4 gen updates in a row.*try amp=none \\(now {amp}\\)"):
+        for i in range(5):
             trainer.step(batch(cfg, i), batch(cfg, i + 10))
-    assert trainer.skipped_steps["gen"] == 2
+    assert trainer.skipped_steps["gen"] == 4
 
 
 def test_fp16_has_a_gradient_scaler_per_optimiser_and_resumes_both():

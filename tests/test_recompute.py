@@ -74,3 +74,42 @@ def test_blocks_are_found_at_the_level_of_conv_blocks():
     with torch.no_grad():  # And without autograd it runs the plain forward.
         x = torch.zeros(1, 3, 32, 32)
         assert trainer.nets["gen_a"].encode(x)[0].shape[0] == 1
+
+
+def test_a_block_with_state_can_be_recomputed_by_two_backward_passes():
+    """A gradient penalty (autograd.grad with create_graph) then the loss's backward recompute each block twice
+    through one graph; batch-norm statistics and gradients stay those of the plain network."""
+    from torch import nn
+
+    from munit.nets.blocks import Conv2dBlock
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = nn.ModuleList([Conv2dBlock(3, 4, 3, 1, 1, "bn", "lrelu"), Conv2dBlock(4, 1, 3, 1, 1, "bn")])
+
+        def forward(self, x):
+            for block in self.model:
+                x = block(x)
+            return x
+
+    results = []
+    for recompute in (False, True):
+        torch.manual_seed(0)
+        net = Net()
+        if recompute:
+            assert checkpoint_blocks(net) == ["model.0", "model.1"]
+        x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1), requires_grad=True)
+        out = net(x).square().mean()
+        (grad,) = torch.autograd.grad(out, x, create_graph=True)
+        (out + grad.square().sum()).backward()
+        results.append({**{n: p.grad for n, p in net.named_parameters()}, **dict(net.named_buffers())})
+    for key, value in results[0].items():
+        torch.testing.assert_close(results[1][key], value, rtol=1e-5, atol=1e-7, msg=key)
+
+
+def test_compile_with_checkpointing_is_refused_in_one_line():
+    from munit.config import ConfigError
+
+    with pytest.raises(ConfigError, match="checkpoint_activations.*expected none with compile: true"):
+        tiny_config(compile=True, checkpoint_activations="gen")

@@ -60,7 +60,7 @@ def test_a_convolution_in_tiles_differs_only_near_the_seams():
     torch.testing.assert_close(tiled[0, :, inner], whole[0, :, inner], rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("tile, overlap, match", [(30, 8, "multiple of 4"), (8, 2, "at least 16"),
+@pytest.mark.parametrize("tile, overlap, match", [(30, 8, "multiple of 4"), (16, 2, "at least 32"),
                                                   (32, 17, "half the tile"), (32, -1, "between 0")])
 def test_bad_tiling_is_refused(tile, overlap, match):
     with pytest.raises(UsageError, match=match):
@@ -82,3 +82,11 @@ def test_the_api_refuses_an_image_beyond_the_pixel_limit_before_any_work():
         translator.translate_full_size(huge, "a2b")
     y = translator.translate_full_size(torch.zeros(3, 40, 70), "a2b", seed=0, tile=32, overlap=8)
     assert y.shape == (3, 40, 70)
+
+
+def test_tiles_start_on_the_networks_grid_and_overlap_defaults_to_a_quarter():
+    assert tile_starts(200, 64, 20, 8) == [0, 40, 80, 120, 136]  # Stride 44 rounded down to 40; then the end.
+    assert all(s % 8 == 0 for s in tile_starts(1000, 128, 50, 16))
+    calls = []
+    translate_tiled(lambda t: calls.append(t.shape) or t, image(64, 300), multiple=4, tile=64)  # Overlap 16.
+    assert len(calls) == len(tile_starts(300, 64, 16, 4)) == 6

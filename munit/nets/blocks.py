@@ -19,9 +19,12 @@ NORMS = ("bn", "in", "ln", "adain", "sn", "none")
 AdaINAffine = tuple[torch.Tensor, torch.Tensor]  # (weight, bias), each (N, C)
 
 
+HALF_TYPES = (torch.float16, torch.bfloat16)
+
+
 def float32(x: torch.Tensor) -> torch.Tensor:
-    """`x` in float32 (itself when it already is): what mixed precision computes in full precision."""
-    return x.float() if x.is_floating_point() else x
+    """`x` in float32 if it is a half type (mixed precision's), else itself (float32 and float64 unchanged)."""
+    return x.float() if x.dtype in HALF_TYPES else x
 
 
 def full_precision(device: torch.device) -> contextlib.AbstractContextManager:

@@ -67,28 +67,44 @@ def _checkpointed_forward(self: nn.Module, *args, **kwargs):
 
 
 def _same_state(block: nn.Module) -> tuple[contextlib.AbstractContextManager, contextlib.AbstractContextManager]:
-    """(context of the first run, context of the recomputation): the recomputation starts from the state the
-    first run started from, and leaves the block's state as it found it."""
+    """(context of the first run, context of the recomputation): every recomputation (one per backward
+    through the block) starts from the state the first run started from, and leaves the block's state as it
+    found it."""
     tensors = _mutable_state(block)
-    first: list[torch.Tensor] = []
-
-    @contextlib.contextmanager
-    def forward_context():
-        first.extend(t.detach().clone() for t in tensors)
-        yield
-
-    @contextlib.contextmanager
-    def recompute_context():
-        now = [t.detach().clone() for t in tensors]
-        _assign(tensors, first)
-        try:
-            yield
-        finally:
-            _assign(tensors, now)
-
     if not tensors:
         return contextlib.nullcontext(), contextlib.nullcontext()
-    return forward_context(), recompute_context()
+    first = _Snapshot(tensors)
+    return first, _Recomputation(tensors, first)
+
+
+class _Snapshot(contextlib.AbstractContextManager):
+    """On entering: a copy of `tensors` as they are."""
+
+    def __init__(self, tensors: list[torch.Tensor]):
+        self.tensors, self.values = tensors, []
+
+    def __enter__(self):
+        self.values = [t.detach().clone() for t in self.tensors]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+class _Recomputation(contextlib.AbstractContextManager):
+    """Inside: `tensors` hold the values of `first`; after: what they held before. Enterable any number of
+    times (e.g. a gradient penalty's backward, then the loss's)."""
+
+    def __init__(self, tensors: list[torch.Tensor], first: _Snapshot):
+        self.tensors, self.first, self.saved = tensors, first, []
+
+    def __enter__(self):
+        self.saved.append([t.detach().clone() for t in self.tensors])
+        _assign(self.tensors, self.first.values)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _assign(self.tensors, self.saved.pop())
 
 
 def _mutable_state(block: nn.Module) -> list[torch.Tensor]:

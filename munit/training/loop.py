@@ -201,13 +201,16 @@ class Trainer:
             loss, terms = self.objectives[which](loss_fn)  # DDP in a process group: it averages the gradients.
         scaler = self.scalers.get(which)
         (scaler.scale(loss) if scaler is not None else loss).backward()
-        if scaler is not None:  # fp16: the scaler skips steps with inf/NaN gradients and lowers its scale;
-            if torch.isfinite(loss):  # a non-finite loss is counted as any skipped update is.
-                scaler.step(optimizer)
-                scaler.update()
-                self.bad_steps[which] = 0
+        if scaler is not None:  # fp16: the scaler skips steps with inf/NaN gradients and lowers its scale.
+            # Its decision reads the gradients DDP averaged, so every process skips the same steps; a skip is
+            # counted like any other (without a warning: overflows at the start are how the scale is found).
+            scale = scaler.get_scale()
+            scaler.step(optimizer)
+            scaler.update()
+            if scaler.get_scale() < scale:
+                self._bad_step(which, terms, warn=False)
             else:
-                self._bad_step(which, terms)
+                self.bad_steps[which] = 0
             return terms
         params = self._params(optimizer)
         grads = [p.grad for p in params if p.grad is not None]
@@ -218,13 +221,14 @@ class Trainer:
             self._bad_step(which, terms)
         return terms
 
-    def _bad_step(self, which: str, terms: dict[str, torch.Tensor]) -> None:
+    def _bad_step(self, which: str, terms: dict[str, torch.Tensor], warn: bool = True) -> None:
         self.skipped_steps[which] += 1
         self.bad_steps[which] += 1
         bad = [name for name, value in terms.items() if name != "total" and not torch.isfinite(value)]
         culprit = f"loss terms {', '.join(bad)}" if bad else "gradients (the loss is finite)"
-        warnings.warn(f"iteration {self.iteration}: non-finite {which} {culprit}; update skipped",
-                      NonFiniteWarning, stacklevel=3)
+        if warn:
+            warnings.warn(f"iteration {self.iteration}: non-finite {which} {culprit}; update skipped",
+                          NonFiniteWarning, stacklevel=3)
         if self.bad_steps[which] >= self.cfg.max_bad_steps:
             amp = self.cfg.amp
             hint = f"; reduced precision may be the cause: try amp=none (now {amp})" if amp != "none" else ""
