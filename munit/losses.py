@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from munit.nets.blocks import float32
+from munit.nets.blocks import float32, full_precision
 
 
 def recon_loss(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -73,12 +73,13 @@ def patch_nce_loss(q: torch.Tensor, k: torch.Tensor, batch: int, tau: float = 0.
     the output's patches, k those of the input at the same positions (targets: detached). Each q must pick
     its own k out of the P patches of the same image (the others are negatives; the diagonal of the
     negatives is masked with -10 as in the authors' code), cross-entropy of logits / tau. Returns (batch * P,)."""
-    k = k.detach()
-    n, dim = q.shape
-    positives = torch.bmm(q.view(n, 1, dim), k.view(n, dim, 1)).view(n, 1)  # bmm, as theirs: same rounding.
-    negatives = torch.bmm(q.view(batch, -1, dim), k.view(batch, -1, dim).transpose(1, 2))
-    patches = negatives.shape[1]
-    eye = torch.eye(patches, dtype=torch.bool, device=q.device)
-    negatives = negatives.masked_fill(eye, -10.0).view(-1, patches)
-    logits = torch.cat([positives, negatives], 1) / tau
-    return F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long, device=q.device), reduction="none")
+    with full_precision(q.device):  # bmm would run in bf16 under autocast; logits / 0.07 magnify it.
+        q, k = float32(q), float32(k.detach())
+        n, dim = q.shape
+        positives = torch.bmm(q.view(n, 1, dim), k.view(n, dim, 1)).view(n, 1)  # bmm, as theirs: same rounding.
+        negatives = torch.bmm(q.view(batch, -1, dim), k.view(batch, -1, dim).transpose(1, 2))
+        patches = negatives.shape[1]
+        eye = torch.eye(patches, dtype=torch.bool, device=q.device)
+        negatives = negatives.masked_fill(eye, -10.0).view(-1, patches)
+        logits = torch.cat([positives, negatives], 1) / tau
+        return F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long, device=q.device), reduction="none")

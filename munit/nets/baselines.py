@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from munit.nets.blocks import Conv2dBlock, LayerNorm, ResBlocks
+from munit.nets.blocks import Conv2dBlock, LayerNorm, ResBlocks, float32, full_precision
 
 
 def _binomial(taps: int) -> torch.Tensor:
@@ -308,7 +308,10 @@ class PatchSampler(nn.Module):
         for i, feat in enumerate(feats):
             flat = feat.flatten(2).transpose(1, 2)  # (N, H*W, C)
             idx = ids[i] if ids is not None else torch.randperm(flat.shape[1], device=feat.device)[:num_patches]
-            x = getattr(self, f"mlp_{i}")(flat[:, idx].flatten(0, 1))
+            # In float32 under mixed precision: PatchNCE compares unit vectors whose dot products are divided
+            # by a temperature of 0.07, which magnifies bf16's rounding of them 14 times.
+            with full_precision(feat.device):
+                x = getattr(self, f"mlp_{i}")(float32(flat[:, idx].flatten(0, 1)))
             out.append(x / (x.norm(dim=1, keepdim=True) + 1e-7))
             used.append(idx)
         return out, used
