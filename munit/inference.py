@@ -15,7 +15,7 @@ from munit.data.images import IMAGE_EXTENSIONS, DataError, find_images, open_ima
 from munit.data.labels import open_label
 from munit.errors import UsageError
 from munit.methods import Method, build_method, config_from_dict
-from munit.tiling import DEFAULT_TILE, check_tiling, default_overlap, translate_tiled
+from munit.tiling import DEFAULT_TILE, check_tiling, translate_tiled
 from munit.training.checkpoint import load_checkpoint, load_networks, resolve_checkpoint
 from munit.visual import save_png, to_pil, write_sample_grid
 
@@ -90,7 +90,7 @@ def check_full_size(model: Model, domain: str, tile: int, overlap: int | None) -
                          f"({model.cfg.crop_image_width}x{model.cfg.crop_image_height} px)")
     if method.labels(domain):
         raise UsageError("full-size translation: label maps are translated at the training size only")
-    check_tiling(tile, default_overlap(tile) if overlap is None else overlap, method.size_multiple())
+    check_tiling(tile, overlap, method.size_multiple())
 
 
 def input_paths(path: str | Path) -> list[Path]:

@@ -3,9 +3,9 @@ overlapping tiles, each translated with the same style code, blended where they 
 
 Memory is that of one tile's translation on the networks' device plus full-size float maps in CPU memory (the
 input, the weighted sum of outputs and the weights: 28 bytes a pixel for RGB, 40 when the input is padded),
-whatever the image's size. The tiles' instance and layer normalisations
-see their own tile only, so a tile's tone can differ slightly from the whole image's; linear blending over
-the overlap hides the seams that this would leave (benchmarks/large_image.py measures both).
+whatever the image's size. The tiles' instance and layer normalisations see their own tile only, so a tile's
+tone can differ slightly from the whole image's; linear blending over the overlap hides the seams that this
+would leave (benchmarks/large_image.py measures both).
 """
 
 from __future__ import annotations
@@ -20,10 +20,6 @@ from munit.errors import UsageError
 DEFAULT_TILE = 512
 
 
-def default_overlap(tile: int) -> int:
-    return tile // 4
-
-
 def translate_tiled(translate: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, multiple: int,
                     tile: int = DEFAULT_TILE, overlap: int | None = None,
                     device: torch.device | None = None) -> torch.Tensor:
@@ -33,8 +29,7 @@ def translate_tiled(translate: Callable[[torch.Tensor], torch.Tensor], x: torch.
     multiples of `multiple` for the networks and the result cropped back; tiles start at multiples of it, so
     each sees the networks' downsampling grid as the whole image does. Each tile is translated on `device`
     (default: x's), the result assembled where x is. Returns (1, C_out, H, W)."""
-    overlap = default_overlap(tile) if overlap is None else overlap
-    check_tiling(tile, overlap, multiple)
+    overlap = check_tiling(tile, overlap, multiple)
     if x.dim() != 4 or x.shape[0] != 1:
         raise UsageError(f"tiled translation takes one image (1, C, H, W), got shape {tuple(x.shape)}")
     height, width = x.shape[2:]
@@ -62,13 +57,17 @@ def min_tile(multiple: int) -> int:
     return max(32, 2 * multiple)
 
 
-def check_tiling(tile: int, overlap: int, multiple: int) -> None:
+def check_tiling(tile: int, overlap: int | None, multiple: int) -> int:
+    """UsageError for a tile or overlap the networks cannot take; returns the overlap (default: a quarter
+    of the tile)."""
+    overlap = tile // 4 if overlap is None and isinstance(tile, int) else overlap
     smallest = min_tile(multiple)
     if isinstance(tile, bool) or not isinstance(tile, int) or tile < smallest or tile % multiple:
         raise UsageError(f"tile must be a multiple of {multiple} px (the networks' size multiple) and at least "
                          f"{smallest}, got {tile!r}")
     if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap <= tile // 2:
         raise UsageError(f"overlap must be between 0 and half the tile ({tile // 2} px), got {overlap!r}")
+    return overlap
 
 
 def tile_starts(length: int, tile: int, overlap: int, multiple: int = 1) -> list[int]:
