@@ -140,6 +140,19 @@ def test_init_weights_kinds():
         init_weights(gen, "uniform")
 
 
+def test_init_weights_covers_transposed_convs():
+    """The official codes pick the modules to initialise by class name, so ConvTranspose2d is one of them
+    (it is no subclass of nn.Conv2d): CycleGAN's and the U-Net's up path get N(0, 0.02) and zero biases."""
+    torch.manual_seed(0)
+    unet = UnetGenerator(3, 3, 5, 16)
+    init_weights(unet, "gaussian")
+    up = [m for m in unet.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert len(up) == 5
+    weights = torch.cat([m.weight.flatten() for m in up])
+    assert weights.std().item() == pytest.approx(0.02, rel=0.05)
+    assert all(torch.count_nonzero(m.bias) == 0 for m in up if m.bias is not None)
+
+
 def test_unet_layer_norm_keeps_a_per_channel_offset_that_instance_norm_removes():
     """A broadcast latent reaches the U-Net's inner levels as a per-channel constant; instance norm right
     after the conv removes it, layer norm (gen.norm: ln) keeps it."""

@@ -245,9 +245,10 @@ class ResBlocks(nn.Module):
 
 def init_weights(module: nn.Module, kind: str, gain: float = 2 ** 0.5) -> None:
     """The reference's `weights_init`: every Conv/Linear weight, biases zeroed; other params untouched.
+    Transposed convs too: the reference's and CycleGAN's code pick modules by class name ("Conv" in it).
     `gain` of xavier and orthogonal: the reference's sqrt(2); CUT's code uses 0.02."""
     for m in module.modules():
-        if not isinstance(m, (nn.Conv2d, nn.Linear)) or not hasattr(m, "weight") or m.weight is None:
+        if not isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)) or getattr(m, "weight", None) is None:
             continue
         if kind == "gaussian":
             nn.init.normal_(m.weight, 0.0, 0.02)
