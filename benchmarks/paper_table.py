@@ -40,6 +40,8 @@ MODELS = {
     "UNIT": ("unit.yaml", []),
     "CycleGAN": ("cyclegan.yaml", []),
     "CycleGAN + noise": ("cyclegan_noise.yaml", []),
+    "CycleGAN + noise, seed 1": ("cyclegan_noise.yaml", ["seed=1"]),
+    "CycleGAN + noise, seed 2": ("cyclegan_noise.yaml", ["seed=2"]),
     "BicycleGAN (paired)": ("bicyclegan.yaml", []),
     "BicycleGAN (paired), seed 1": ("bicyclegan.yaml", ["seed=1"]),
     "BicycleGAN, latent concatenated": ("bicyclegan.yaml", ["gen.where_add=all"]),
@@ -74,6 +76,7 @@ MODELS = {
     # Issue 18: InfoGAN's code term, five categories for the five hue modes.
     "CycleGAN + noise + InfoGAN code": ("cyclegan_noise.yaml", ["info_w=1", "info_categories=5"]),
     "CycleGAN + noise + InfoGAN code, seed 1": ("cyclegan_noise.yaml", ["info_w=1", "info_categories=5", "seed=1"]),
+    "CycleGAN + noise + InfoGAN code, seed 2": ("cyclegan_noise.yaml", ["info_w=1", "info_categories=5", "seed=2"]),
 }
 COLUMNS = [("content_iou", "content IoU ↑", "{:.3f}"), ("coverage", "hue coverage ↑", "{:.2f}"),
            ("mode_entropy", "mode entropy (bits) ↑", "{:.2f}"), ("mode_accuracy", "ref. mode acc. ↑", "{:.2f}"),

@@ -38,6 +38,20 @@ def test_code_recovery_loss_is_cross_entropy_on_the_categories_plus_squared_erro
     torch.testing.assert_close(code_recovery_loss(predicted, code), ((predicted - code) ** 2).mean())
 
 
+def test_the_generators_see_their_code():
+    """The code reaches the output: a different code, a different translation, and a gradient to the code
+    well above rounding (the residual generator's instance norm erased a broadcast code: differences of
+    1e-5 and a gradient of float rounding, so no code term could work)."""
+    torch.manual_seed(0)
+    method = build_method(tiny_config(method="cyclegan_noise", gen={"style_dim": 4}))
+    gen = method.build_networks()["gen_ab"]
+    x, z = torch.rand(2, 3, 32, 32) * 2 - 1, torch.randn(2, 4, requires_grad=True)
+    y = gen(x, z)
+    assert (y - gen(x, torch.randn(2, 4))).abs().mean() > 1e-2
+    (grad,) = torch.autograd.grad(y.sum(), z)
+    assert grad.abs().max() > 1e-2
+
+
 @pytest.mark.parametrize("mode", ["fast", "exact"])
 def test_the_heads_train_with_the_generators_on_the_info_terms(mode):
     cfg = tiny_config(method="cyclegan_noise", info_w=1.0, info_categories=2, train_mode=mode)

@@ -3,8 +3,9 @@
 Generators translate one way each (gen_ab: A -> B, gen_ba: B -> A); LSGAN losses (`dis.gan_type`), cycle loss
 (`recon_x_cyc_w`, 10 in the paper), identity loss (`identity_w`, 0.5 x 10), and a pool of 50 past fakes
 for the discriminators (`pool_size`). The noise variant feeds a per-image Gaussian vector of
-`gen.style_dim` values to the generators as extra input channels, so one input can give many outputs
-(in the MUNIT paper this baseline mostly ignores its noise, which its diversity score shows).
+`gen.style_dim` values to U-Net generators as extra input channels, as the MUNIT paper's baseline does, so
+one input can give many outputs (in the paper this baseline mostly ignores its noise, which its diversity
+score shows).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from torch import nn
 from munit.config import ConfigError
 from munit.losses import code_recovery_loss, mode_seeking_loss, recon_loss
 from munit.methods.base import SINGLE_METHOD_KEYS, GeneratorPass, Method, Term
-from munit.nets.baselines import CodeHead, PatchDis, ResnetGenerator
+from munit.nets.baselines import CodeHead, PatchDis, ResnetGenerator, UnetGenerator
 
 
 class ImagePool:
@@ -84,15 +85,17 @@ class CycleGAN(Method):
     def build_networks(self) -> nn.ModuleDict:
         cfg, g, d = self.cfg, self.cfg.gen, self.cfg.dis
         nets = nn.ModuleDict({
-            "gen_ab": ResnetGenerator(cfg.input_dim_a, cfg.input_dim_b, g.dim, g.n_downsample, g.n_res, g.pad_type,
-                                      self.noise_dim),
-            "gen_ba": ResnetGenerator(cfg.input_dim_b, cfg.input_dim_a, g.dim, g.n_downsample, g.n_res, g.pad_type,
-                                      self.noise_dim),
+            "gen_ab": self.generator(cfg.input_dim_a, cfg.input_dim_b),
+            "gen_ba": self.generator(cfg.input_dim_b, cfg.input_dim_a),
             "dis_a": PatchDis(cfg.input_dim_a, d.dim, d.n_layer, d.norm),
             "dis_b": PatchDis(cfg.input_dim_b, d.dim, d.n_layer, d.norm),
             **self.code_heads(),
         })
         return self.init_networks(nets)
+
+    def generator(self, in_dim: int, out_dim: int) -> nn.Module:
+        g = self.cfg.gen
+        return ResnetGenerator(in_dim, out_dim, g.dim, g.n_downsample, g.n_res, g.pad_type)
 
     def code_heads(self) -> dict[str, nn.Module]:
         """Networks that recover a translation's code (CycleGAN + noise with info_w); none here."""
@@ -164,7 +167,9 @@ class CycleGANNoise(CycleGAN):
 
     name = "cyclegan_noise"
     multimodal = True
-    unused_keys = tuple(k for k in CycleGAN.unused_keys if k not in ("info_w", "info_categories"))
+    fixed_size = True  # Its U-Nets go down to 1x1.
+    unused_keys = (*(k for k in CycleGAN.unused_keys if k not in ("info_w", "info_categories")),
+                   "gen.n_downsample", "gen.n_res", "gen.pad_type")
 
     def __init__(self, cfg):
         super().__init__(cfg)
@@ -175,9 +180,28 @@ class CycleGANNoise(CycleGAN):
     @classmethod
     def check_config(cls, cfg) -> None:
         super().check_config(cfg)
+        side = min(cfg.crop_image_height, cfg.crop_image_width)
+        if cfg.crop_image_height != cfg.crop_image_width or side & (side - 1):
+            raise ConfigError(f"crop is {cfg.crop_image_height}x{cfg.crop_image_width}; {cls.name}'s U-Net goes "
+                              "down to 1x1 and needs square crops whose side is a power of 2")
         if cfg.info_categories == 1 or cfg.info_categories > cfg.gen.style_dim:
             raise ConfigError(f"'info_categories' is {cfg.info_categories}; a categorical code needs 2 to "
                               f"gen.style_dim ({cfg.gen.style_dim}) values, or 0 for none")
+
+    def inference_size(self, width: int, height: int, domain: str) -> tuple[int, int]:
+        """The U-Net goes down to 1x1: inputs are resized to the training crop, whatever their shape."""
+        return self.cfg.crop_image_width, self.cfg.crop_image_height
+
+    def generator(self, in_dim: int, out_dim: int) -> nn.Module:
+        """The MUNIT paper's generator for this baseline: a U-Net with the noise added to its input (section
+        5.2: "the noise vectors are ignored by the residual architecture in CycleGAN"). In the residual
+        generator they are not only ignored but erased: a broadcast code is a constant channel, which the
+        reflect-padded first conv turns into a constant per channel and the instance norm after it
+        subtracts. The U-Net's first conv has no norm and its skip connection carries the code to the
+        output."""
+        levels = int(math.log2(self.cfg.crop_image_height))
+        return UnetGenerator(in_dim, out_dim, levels, self.cfg.gen.dim, latent_dim=self.noise_dim, dropout=False,
+                             where_add="input")
 
     def code_heads(self) -> dict[str, nn.Module]:
         if self.cfg.info_w == 0:

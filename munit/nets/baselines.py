@@ -50,17 +50,14 @@ class ResnetGenerator(nn.Module):
     """CycleGAN (Zhu et al. 2017, after Johnson et al. 2016): c7s1-dim, n_downsample stride-2 convs,
     n_res residual blocks, as many stride-2 transposed convs, c7s1 + tanh. Instance norm throughout.
 
-    `noise_dim` > 0 adds that many channels of a per-image noise vector, broadcast over the image, to the
-    input (CycleGAN with noise, the MUNIT paper's baseline): (N, C, H, W), (N, noise_dim) -> (N, C, H, W).
     `antialias` samples as CUT does (Park et al. 2020): a stride-1 conv then `BlurDown` instead of each
     stride-2 conv, `BlurUp` then a conv instead of each transposed conv.
     """
 
     def __init__(self, in_dim: int, out_dim: int, dim: int = 64, n_downsample: int = 2, n_res: int = 9,
-                 pad_type: str = "reflect", noise_dim: int = 0, antialias: bool = False):
+                 pad_type: str = "reflect", antialias: bool = False):
         super().__init__()
-        self.noise_dim = noise_dim
-        layers: list[nn.Module] = [Conv2dBlock(in_dim + noise_dim, dim, 7, 1, 3, "in", "relu", pad_type)]
+        layers: list[nn.Module] = [Conv2dBlock(in_dim, dim, 7, 1, 3, "in", "relu", pad_type)]
         for _ in range(n_downsample):
             if antialias:
                 layers += [Conv2dBlock(dim, 2 * dim, 3, 1, 1, "in", "relu", "zero"), BlurDown(2 * dim)]
@@ -79,7 +76,8 @@ class ResnetGenerator(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        return self.model(with_latent(x, noise, self.noise_dim))
+        """`noise` is accepted and ignored, so that CycleGAN's calls serve both generators."""
+        return self.model(x)
 
     def features(self, x: torch.Tensor, layers: tuple[int, ...]) -> list[torch.Tensor]:
         """The activations after the given layers, numbered as in the official generator's flat
