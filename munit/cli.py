@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-styles", type=_positive, default=5, help="random styles per input (default 5)")
     p.add_argument("--num-refs", type=_positive, default=4, help="reference images per grid (default 4)")
     p.add_argument("--seed", type=_seed, default=10, help="seed of the random styles (default 10)")
+    p.add_argument("--codes", choices=("spread", "random"), default="spread",
+                   help="spread (default): the styles, of 32 random draws, whose outputs differ most; random: "
+                   "the first draws")
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps")
     p.set_defaults(run=_sample)
 
@@ -251,7 +254,8 @@ def _sample(args: argparse.Namespace) -> None:
 
     model = load_model(args.checkpoint, pick_device(args.device))
     output = Path(args.output) if args.output else model.source.parent.parent / "samples"
-    for path in sample_grids(model, output, args.num_inputs, args.num_styles, args.num_refs, args.seed):
+    for path in sample_grids(model, output, args.num_inputs, args.num_styles, args.num_refs, args.seed,
+                              args.codes):
         print(path)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
@@ -166,17 +167,55 @@ def output_names(paths: list[Path], inputs: Path) -> list[str]:
 
 @torch.no_grad()
 def sample_grids(model: Model, output: str | Path, num_inputs: int = 8, num_styles: int = 5, num_refs: int = 4,
-                 seed: int = 10) -> list[Path]:
-    """One grid per direction on the run's test data (see `munit.visual.sample_grid`)."""
+                 seed: int = 10, codes: str = "spread") -> list[Path]:
+    """One grid per direction on the run's test data (see `munit.visual.sample_grid`). `codes`: "spread"
+    shows the `num_styles` codes of a larger random pool whose outputs differ most (`spread_codes`),
+    "random" the first `num_styles` draws."""
     from munit.data import build_data, displays
 
+    if codes not in ("spread", "random"):
+        raise UsageError(f"codes must be spread or random; got {codes!r}")
     device = model.device
     generator = torch.Generator().manual_seed(seed)
     shown = displays(model.cfg, build_data(model.cfg, "test", type(model.method)), num_inputs, num_refs)
     written = []
     for direction in map(model.method.direction, model.method.directions):
         x, refs = shown[direction.source].to(device), shown[f"ref_{direction.target}"].to(device)
-        styles = model.method.random_styles(num_styles, torch.device("cpu"), generator).to(device)
+        if codes == "spread" and model.method.multimodal:
+            styles = spread_codes(model.method, model.nets, x, refs, direction, num_styles, generator)
+        else:
+            styles = model.method.random_styles(num_styles, torch.device("cpu"), generator).to(device)
         path = Path(output) / f"{direction}_{model.iteration:08d}.png"
         written.append(write_sample_grid(model.method, model.nets, x, refs, direction, styles, path))
     return written
+
+
+def random_columns(method: Method, nets: nn.ModuleDict, x: torch.Tensor, refs: torch.Tensor, direction: str,
+                   styles: torch.Tensor) -> list[torch.Tensor]:
+    """The translations of x with each code of `styles`, as `sample_columns` makes them: its random-style
+    columns are the len(styles) columns just before the reference columns (one per reference image of a
+    reference-guided method, last)."""
+    columns = method.sample_columns(nets, x, refs, direction, styles)
+    end = len(columns) - (len(refs) if method.reference_guided else 0)
+    return [y for _, y in columns[end - len(styles):end]]
+
+
+@torch.no_grad()
+def spread_codes(method: Method, nets: nn.ModuleDict, x: torch.Tensor, refs: torch.Tensor, direction: str,
+                 n: int, generator: torch.Generator, pool: int = 32, chunk: int = 8) -> torch.Tensor:
+    """n codes out of `pool` random draws whose translations of x differ most (farthest-point selection on
+    the outputs at 8x8, starting from the first draw), so that a grid shows the range of styles a model
+    has. n plain draws would show whatever those draws land on, and which styles a given draw gives
+    depends on the machine: the same seed trains slightly different networks on different CPUs."""
+    device = x.device
+    candidates = method.random_styles(max(pool, n), torch.device("cpu"), generator).to(device)
+    looks = torch.cat([torch.stack([F.adaptive_avg_pool2d(y.float(), 8).flatten().cpu()
+                                    for y in random_columns(method, nets, x, refs, direction, part)])
+                       for part in candidates.split(chunk)])
+    picked = [0]
+    nearest = torch.cdist(looks, looks[:1]).squeeze(1)
+    for _ in range(n - 1):
+        nearest[picked] = -1  # Never the same draw twice, even from a model whose outputs ignore the code.
+        picked.append(int(nearest.argmax()))
+        nearest = torch.minimum(nearest, torch.cdist(looks, looks[picked[-1]:picked[-1] + 1]).squeeze(1))
+    return candidates[picked]

@@ -18,10 +18,10 @@ from torch import nn
 from munit.api import Translator
 from munit.cli import main
 from munit.config import ConfigError
-from munit.data import build_split, training_batches
+from munit.data import build_data, build_split, displays, training_batches
 from munit.data.builtin import LABEL_CLASSES
 from munit.errors import UsageError
-from munit.inference import load_model
+from munit.inference import load_model, random_columns, spread_codes
 from munit.losses import recon_loss
 from munit.methods import METHODS, load_config
 from munit.methods.base import GeneratorPass, Method, Term
@@ -229,6 +229,35 @@ def check_full_size_translation(t: Trained, tmp: Path) -> None:
     assert np.array_equal(np.asarray(api), cli)
 
 
+def check_sample_grid_codes(t: Trained, tmp: Path) -> None:
+    """`munit sample` writes its grid with spread codes (the default) and random ones; a multimodal method's
+    random-style columns are found where `random_columns` looks (in the codes' order: reversed codes give
+    the columns reversed), each code gives its own output, and `spread_codes` picks distinct draws."""
+    model = load_model(t.run)
+    method = model.method
+    for codes in ("spread", "random"):
+        assert main(["sample", "--checkpoint", str(t.run), "--output", str(tmp / codes), "--num-inputs", "2",
+                     "--num-styles", "3", "--num-refs", "1", "--codes", codes]) == 0
+        assert len(list((tmp / codes).glob("*.png"))) == len(method.directions)
+    if not method.multimodal:
+        return
+    direction = method.direction(method.directions[0])
+    shown = displays(model.cfg, build_data(model.cfg, "test", type(method)), 2, 1)
+    x, refs = shown[direction.source], shown[f"ref_{direction.target}"]
+    styles = method.random_styles(3, CPU, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        columns = random_columns(method, model.nets, x, refs, direction, styles)
+        reversed_ = random_columns(method, model.nets, x, refs, direction, styles.flip(0))
+    assert len(columns) == 3
+    for a, b in zip(columns, reversed_[::-1], strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    assert (columns[0] - columns[1]).abs().max() > 1e-3, "the code does not change the output"
+    picked = spread_codes(method, model.nets, x, refs, direction, 3, torch.Generator().manual_seed(0), pool=6)
+    pool = method.random_styles(6, CPU, torch.Generator().manual_seed(0))
+    rows = [int(torch.nonzero((pool == code).flatten(1).all(1))[0]) for code in picked]
+    assert rows[0] == 0 and len(set(rows)) == 3
+
+
 def check_translate_explains_what_the_method_cannot_do(t: Trained, tmp: Path, capsys) -> None:
     method = METHODS[t.name]
     image = write_image(tmp / "in.png", size=(32, 32))
@@ -249,7 +278,7 @@ CHECKS = [check_both_modes_update_every_network, check_label_maps, check_reconst
           check_resume_equals_an_uninterrupted_run, check_same_seed_same_run,
           check_activation_checkpointing_changes_no_update, check_pretrained_round_trip,
           check_torchscript_export_matches, check_translate_with_cli_and_api, check_full_size_translation,
-          check_translate_explains_what_the_method_cannot_do]
+          check_sample_grid_codes, check_translate_explains_what_the_method_cannot_do]
 
 
 def run_check(check, trained: Trained, tmp: Path, capsys) -> None:
