@@ -83,7 +83,7 @@ class CycleGAN(Method):
         return 3 * 2 ** cfg.dis.n_layer  # The PatchGAN's two stride-1 4x4 convs need 3 px after downsampling.
 
     def build_networks(self) -> nn.ModuleDict:
-        cfg, g, d = self.cfg, self.cfg.gen, self.cfg.dis
+        cfg, d = self.cfg, self.cfg.dis
         nets = nn.ModuleDict({
             "gen_ab": self.generator(cfg.input_dim_a, cfg.input_dim_b),
             "gen_ba": self.generator(cfg.input_dim_b, cfg.input_dim_a),
