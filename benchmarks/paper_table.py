@@ -45,6 +45,10 @@ MODELS = {
     "BicycleGAN (paired)": ("bicyclegan.yaml", []),
     "BicycleGAN (paired), seed 1": ("bicyclegan.yaml", ["seed=1"]),
     "BicycleGAN, latent concatenated": ("bicyclegan.yaml", ["gen.where_add=all"]),
+    # Issue 36: z scales and shifts only the three innermost up levels (2, 4 and 8 px at 64 px), three seeds.
+    "BicycleGAN, z at coarse levels": ("bicyclegan.yaml", ["gen.mod_levels=3"]),
+    "BicycleGAN, z at coarse levels, seed 1": ("bicyclegan.yaml", ["gen.mod_levels=3", "seed=1"]),
+    "BicycleGAN, z at coarse levels, seed 2": ("bicyclegan.yaml", ["gen.mod_levels=3", "seed=2"]),
     # Issues 12 and 19: fast mode since its discriminators judge fakes of their own style draws, two seeds.
     "MUNIT, fast mode": ("demo.yaml", ["train_mode=fast"]),
     "MUNIT, fast mode, seed 1": ("demo.yaml", ["train_mode=fast", "seed=1"]),

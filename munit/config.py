@@ -64,6 +64,8 @@ class GenConfig:
     where_add: str = "all"  # (munit) BicycleGAN: where the latent enters the U-Net: input, all (concatenated to
     #   the input of one or every down level, the official code's two ways) or norm (scales and shifts each
     #   normalised up level, as AdaIN: the most diverse outputs at CPU budgets, less realistic ones).
+    mod_levels: int = 0  # (munit) BicycleGAN with where_add norm: how many up levels, innermost first, z scales
+    #   and shifts (0: every normalised one); the outer levels then paint from the skip connections.
 
 
 @dataclass
@@ -258,7 +260,7 @@ NON_NEGATIVE = {"keep_last", "num_workers", "weight_decay", "ema_beta", "gan_w",
                 "recon_c_w", "recon_x_cyc_w", "vgg_w", "label_nc", "recon_kl_w", "recon_kl_cyc_w", "seed", "identity_w",
                 "pool_size", "ms_w", "gc_w", "gan_curriculum", "latent_search_tol", "nce_w", "patch_nce_w", "feat_w",
                 "info_w", "info_categories", "n_local_enhancers", "niter_fix_global", "feat_num", "r1_w", "ds_w",
-                "lat_dis_w", "lat_dis_dropout"}
+                "lat_dis_w", "lat_dis_dropout", "gen.mod_levels"}
 
 
 def read_config(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:

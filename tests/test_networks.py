@@ -187,5 +187,10 @@ def test_unet_where_add_puts_the_latent_at_the_input_at_every_level_or_in_the_up
     init_weights(unet, "gaussian")
     unet.reset_modulation()
     assert unet.modulation[0].weight.std() > 0.1  # PyTorch's default (bound 1/2 here), not N(0, 0.02).
+    coarse = UnetGenerator(3, 3, 5, 4, latent_dim=4, where_add="norm", mod_levels=2)
+    assert [m.out_features for m in coarse.modulation] == [2 * 32, 2 * 16]  # The two innermost up levels.
+    assert (coarse(x, z1) - coarse(x, z2)).abs().mean() > 1e-3
+    with pytest.raises(ValueError, match="mod_levels must be 0"):
+        UnetGenerator(3, 3, 5, 4, latent_dim=4, where_add="norm", mod_levels=5)
     with pytest.raises(ValueError, match="where_add must be"):
         UnetGenerator(3, 3, 5, 4, latent_dim=4, where_add="middle")

@@ -28,8 +28,8 @@ SINGLE_METHOD_KEYS = ("gc_w", "gc_transform", "gan_curriculum", "latent_search_s
                       "test_noise", "nce_w", "nce_idt", "nce_layers", "nce_patches", "nce_dim", "nce_t",
                       "flip_equivariance", "gen.norm", "patch_nce_w", "feat_w", "n_local_enhancers",
                       "niter_fix_global", "global_from", "feat_num", "n_clusters", "info_w", "info_categories",
-                      "gen.where_add", "r1_w", "ds_w", "ds_iter", "lr_mapping", "gen.latent_dim", "lat_dis_w",
-                      "lat_dis_schedule", "lat_dis_dropout")
+                      "gen.where_add", "gen.mod_levels", "r1_w", "ds_w", "ds_iter", "lr_mapping", "gen.latent_dim",
+                      "lat_dis_w", "lat_dis_schedule", "lat_dis_dropout")
 
 
 def other_methods_keys(*own: str) -> tuple[str, ...]:

@@ -147,13 +147,22 @@ class BicycleGAN(EncodedLatent, _PairedMethod):
     generator_names = ("gen", "enc")
     discriminator_names = ("dis_vae", "dis_lr")  # One per cycle: cVAE-GAN's and cLR-GAN's fakes.
     adversarial_terms = {"dis_vae": "adv_vae", "dis_lr": "adv_lr"}
-    unused_keys = _PairedMethod.unused_keys + other_methods_keys("gen.norm", "gen.where_add")
+    unused_keys = _PairedMethod.unused_keys + other_methods_keys("gen.norm", "gen.where_add", "gen.mod_levels")
+
+    @classmethod
+    def check_config(cls, cfg) -> None:
+        super().check_config(cfg)
+        up_levels = int(math.log2(cfg.crop_image_height)) - 1  # The normalised ones.
+        if cfg.gen.mod_levels > up_levels:
+            raise ConfigError(f"'gen.mod_levels' is {cfg.gen.mod_levels}; expected 0 (all) to {up_levels}, the "
+                              f"U-Net's normalised up levels at {cfg.crop_image_height} px")
 
     def build_networks(self) -> nn.ModuleDict:
         cfg, nz = self.cfg, self.cfg.gen.style_dim
         return self.init_networks(nn.ModuleDict({
             "gen": UnetGenerator(cfg.channels("a"), cfg.input_dim_b, self.levels, cfg.gen.dim, latent_dim=nz,
-                                 dropout=False, norm=cfg.gen.norm, where_add=cfg.gen.where_add),
+                                 dropout=False, norm=cfg.gen.norm, where_add=cfg.gen.where_add,
+                                 mod_levels=cfg.gen.mod_levels),
             "enc": LatentEncoder(cfg.input_dim_b, nz, cfg.gen.dim, n_downsample=min(4, self.levels - 1)),
             "dis_vae": PatchDis(cfg.input_dim_b, cfg.dis.dim, cfg.dis.n_layer, cfg.dis.norm),
             "dis_lr": PatchDis(cfg.input_dim_b, cfg.dis.dim, cfg.dis.n_layer, cfg.dis.norm),

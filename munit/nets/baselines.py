@@ -154,16 +154,18 @@ class UnetGenerator(nn.Module):
     "ln" (layer norm, which keeps per-channel offsets: a global colour, or a broadcast latent's effect).
     A latent vector z (`latent_dim` > 0) enters where `where_add` says: "input" (concatenated, broadcast,
     to the image) or "all" (to the input of every down level), the official BicycleGAN's two ways; or
-    "norm" (munit's): every norm of the up path is followed by a per-channel scale and shift computed from
-    z by a linear layer, as AdaIN does. A broadcast z concatenated before a conv adds a constant to each
-    channel, which the instance norm after the conv removes: only the outermost and innermost levels carry
-    it to the output (docs/results.md, issue 17)."""
+    "norm" (munit's): every norm of the up path (or of its `mod_levels` innermost levels, when > 0) is
+    followed by a per-channel scale and shift computed from z by a linear layer, as AdaIN does. A broadcast
+    z concatenated before a conv adds a constant to each channel, which the instance norm after the conv
+    removes: only the outermost and innermost levels carry it to the output (docs/results.md, issue 17)."""
 
     def __init__(self, in_dim: int, out_dim: int, levels: int, dim: int = 64, latent_dim: int = 0,
-                 dropout: bool = True, norm: str = "in", where_add: str = "all"):
+                 dropout: bool = True, norm: str = "in", where_add: str = "all", mod_levels: int = 0):
         super().__init__()
         if where_add not in ("input", "all", "norm"):
             raise ValueError(f"where_add must be input, all or norm; got {where_add!r}")
+        if not 0 <= mod_levels < levels:
+            raise ValueError(f"mod_levels must be 0 (all) to {levels - 1} (the normalised up levels); got {mod_levels}")
         self.latent_dim, self.where_add = latent_dim, where_add
         self.concat = [latent_dim if where_add == "all" or (where_add == "input" and i == 0) else 0
                        for i in range(levels)]  # Latent channels concatenated to each down level's input.
@@ -191,7 +193,8 @@ class UnetGenerator(nn.Module):
                 layers.append(nn.Dropout(0.5))
             self.up.append(nn.Sequential(*layers))
         # One (scale, shift) layer per normalised up level, in the order of `up`.
-        self.modulation = nn.ModuleList(nn.Linear(latent_dim, 2 * widths[i - 1]) for i in reversed(range(1, levels))
+        modulated = list(reversed(range(1, levels)))[:mod_levels or None]
+        self.modulation = nn.ModuleList(nn.Linear(latent_dim, 2 * widths[i - 1]) for i in modulated
                                         if latent_dim and where_add == "norm")
 
     def reset_modulation(self) -> None:
@@ -240,8 +243,9 @@ class UnetGenerator(nn.Module):
         return x
 
     def _modulate(self, x: torch.Tensor, z: torch.Tensor | None, j: int) -> torch.Tensor:
-        """The output of up level j scaled and shifted per channel by z (where_add "norm")."""
-        if not self.modulation:
+        """The output of up level j scaled and shifted per channel by z (where_add "norm"), if it is one of
+        the modulated levels."""
+        if j >= len(self.modulation):
             return x
         if z is None:
             raise ValueError(f"this generator needs a latent vector of {self.latent_dim} values per image")
