@@ -64,6 +64,8 @@ MODELS = {
     "FastCUT": ("fastcut.yaml", []),
     "CUT, seed 1": ("cut.yaml", ["seed=1"]),
     "FastCUT, seed 1": ("fastcut.yaml", ["seed=1"]),
+    "FastCUT, seed 2": ("fastcut.yaml", ["seed=2"]),
+    "CUT, seed 2": ("cut.yaml", ["seed=2"]),
     # Issue 17: label maps (background and shape kind per pixel, the outline as instance boundary) to photos.
     "pix2pix (label maps)": ("shapelabels_pix2pix.yaml", []),
     "pix2pixHD (label maps)": ("shapelabels_pix2pixhd.yaml", []),
@@ -95,18 +97,28 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
-def train_model(name: str, runs: Path, iterations: int) -> Path:
+def model_config(name: str, iterations: int):
+    """The config a model of the table trains with: its config file and overrides, `iterations` long, with
+    the file's own schedule stretched to that length (where its rate steps or starts to decay, as a
+    fraction of its max_iter: a half for most; FastCUT's authors decay over the last quarter)."""
     from munit.methods import load_config
+
+    config_file, overrides = MODELS[name]
+    shipped = load_config(ROOT / "configs" / config_file, overrides)
+    scaled = {key: max(round(getattr(shipped, key) / shipped.max_iter * iterations), 1)
+              for key in ("step_size", "lr_decay_start") if getattr(shipped, key) is not None}
+    return load_config(ROOT / "configs" / config_file, [*overrides, f"max_iter={iterations}",
+                                                        *(f"{k}={v}" for k, v in scaled.items()),
+                                                        f"snapshot_save_iter={iterations}",
+                                                        f"image_save_iter={iterations}", "image_display_iter=100000"])
+
+
+def train_model(name: str, runs: Path, iterations: int) -> Path:
     from munit.training.checkpoint import latest_checkpoint
     from munit.training.loop import train
 
-    config_file, overrides = MODELS[name]
     run = runs / slug(name)
-    cfg = load_config(ROOT / "configs" / config_file, [*overrides, f"max_iter={iterations}",
-                                                       f"step_size={max(iterations * 3 // 4, 1)}",
-                                                       f"lr_decay_start={iterations // 2}",
-                                                       f"snapshot_save_iter={iterations}",
-                                                       f"image_save_iter={iterations}", "image_display_iter=100000"])
+    cfg = model_config(name, iterations)
     latest = latest_checkpoint(run)
     if latest is not None and latest.name == f"ckpt_{iterations:08d}.pt":
         return run

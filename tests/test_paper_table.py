@@ -36,3 +36,14 @@ def test_merge_replaces_and_adds_rows_in_model_order_and_keeps_the_rest(tmp_path
     assert len(notes) == 1 and "--only gcgan discogan" in notes[0]
     assert lines[-5:] == ["- notes kept", "", "| seed | other table |", "|---|---|", "| 0 | 54% |"] and "intro" in lines
     assert lines[lines.index(notes[0]) - 1] == "" and lines[lines.index(notes[0]) + 1] == ""
+
+
+def test_each_model_keeps_its_configs_schedule_stretched_to_the_budget():
+    """Most configs decay (or step) at a fixed fraction of their max_iter; the table's budget keeps that
+    fraction, FastCUT's last-quarter decay (its authors') included."""
+    table = load_paper_table()
+    assert table.model_config("CycleGAN", 3000).lr_decay_start == 1500
+    assert table.model_config("FastCUT", 3000).lr_decay_start == 2250
+    assert table.model_config("FastCUT", 800).lr_decay_start == 600
+    cfg = table.model_config("MUNIT, fast mode", 3000)
+    assert (cfg.max_iter, cfg.step_size) == (3000, 2250)
