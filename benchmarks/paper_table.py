@@ -39,6 +39,8 @@ MODELS = {
     "MUNIT w/o L_s": ("demo.yaml", ["train_mode=fast", "recon_s_w=0"]),
     "UNIT": ("unit.yaml", []),
     "CycleGAN": ("cyclegan.yaml", []),
+    "CycleGAN, seed 1": ("cyclegan.yaml", ["seed=1"]),
+    "CycleGAN, seed 2": ("cyclegan.yaml", ["seed=2"]),
     "CycleGAN + noise": ("cyclegan_noise.yaml", []),
     "CycleGAN + noise, seed 1": ("cyclegan_noise.yaml", ["seed=1"]),
     "CycleGAN + noise, seed 2": ("cyclegan_noise.yaml", ["seed=2"]),
@@ -52,6 +54,7 @@ MODELS = {
     # Issues 12 and 19: fast mode since its discriminators judge fakes of their own style draws, two seeds.
     "MUNIT, fast mode": ("demo.yaml", ["train_mode=fast"]),
     "MUNIT, fast mode, seed 1": ("demo.yaml", ["train_mode=fast", "seed=1"]),
+    "MUNIT, fast mode, seed 2": ("demo.yaml", ["train_mode=fast", "seed=2"]),
     # Issue 16: the survey's other unpaired methods, and MUNIT with the mode-seeking term over two seeds.
     "MUNIT, exact mode, seed 1": ("demo.yaml", ["train_mode=exact", "seed=1"]),
     "MUNIT + mode seeking": ("demo.yaml", ["train_mode=exact", "ms_w=1"]),
