@@ -122,7 +122,15 @@ class Fader(Method):
         return self.cfg.lat_dis_w * min(self.iteration, self.cfg.lat_dis_schedule) / self.cfg.lat_dis_schedule
 
     def generator_loss(self, nets: nn.ModuleDict, gen_pass: FaderPass) -> tuple[torch.Tensor, dict]:
-        fooled = self.attribute_loss(nets["lat_dis"](gen_pass.fakes["lat_dis"]), gen_pass.flipped)
+        """The encoder is pushed against the latent discriminator in eval mode (no dropout, running batch-norm
+        statistics), as the official `autoencoder_step` calls `lat_dis.eval()`: a thinned-out critic gives a
+        noisier push, and its statistics would follow the encoder's batch."""
+        lat_dis = nets["lat_dis"]
+        lat_dis.eval()
+        try:
+            fooled = self.attribute_loss(lat_dis(gen_pass.fakes["lat_dis"]), gen_pass.flipped)
+        finally:
+            lat_dis.train()
         return weighted_total({**gen_pass.terms, "adv_latent": Term(self.lat_dis_weight(), fooled)})
 
     # Inference: sliders (N, domains), one per domain or binary attribute, drive the decoder.
