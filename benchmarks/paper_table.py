@@ -60,6 +60,8 @@ MODELS = {
     "MUNIT + mode seeking": ("demo.yaml", ["train_mode=exact", "ms_w=1"]),
     "MUNIT + mode seeking, seed 1": ("demo.yaml", ["train_mode=exact", "ms_w=1", "seed=1"]),
     "DiscoGAN": ("discogan.yaml", []),
+    "DiscoGAN, seed 1": ("discogan.yaml", ["seed=1"]),
+    "DiscoGAN, seed 2": ("discogan.yaml", ["seed=2"]),
     "CoGAN": ("cogan.yaml", []),
     "GcGAN": ("gcgan.yaml", []),
     # Issue 15: CUT and FastCUT, one-sided and contrastive.

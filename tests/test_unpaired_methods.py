@@ -3,6 +3,7 @@ train, resume, save, export and translate each of them; tests/test_registry.py).
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -73,6 +74,23 @@ def test_discogan_curriculum_moves_weight_from_gan_to_reconstruction():
     expected = sum(DEFAULT_RATE * logged[f"cyc_x_{d}"] + GAN_SHARE * (1 - DEFAULT_RATE) * logged[f"adv_{d}"]
                    + (1 - GAN_SHARE) * (1 - DEFAULT_RATE) * logged[f"fm_{d}"] for d in "ab")
     torch.testing.assert_close(total.detach(), expected)
+
+
+def test_discogan_running_statistics_come_from_real_inputs_only():
+    """The cycle's fakes use their own batch's statistics but leave the running ones, which translation
+    uses, to the real inputs: after a generator pass, each generator's running statistics are those of one
+    update from its real batch alone."""
+    cfg = shipped("discogan")
+    trainer = Trainer(cfg, CPU)
+    nets, x_a, x_b = trainer.nets, batch(cfg, 1), batch(cfg, 2)
+    expected = {name: copy.deepcopy(nets[name]) for name in ("gen_ab", "gen_ba")}
+    expected["gen_ab"](x_a)
+    expected["gen_ba"](x_b)
+    trainer.method.generator_pass(nets, x_a, x_b)
+    for name, net in expected.items():
+        for (key, want), got in zip(net.state_dict().items(), nets[name].state_dict().values(), strict=True):
+            if "running" in key:
+                torch.testing.assert_close(got, want, msg=f"{name}.{key}")
 
 
 def test_feature_matching_compares_batch_means_layer_by_layer():

@@ -18,6 +18,7 @@ from torch import nn
 from munit.config import ConfigError
 from munit.losses import gen_adv_loss
 from munit.methods.base import GeneratorPass, Method, Term, other_methods_keys, weighted_total
+from munit.nets.blocks import batch_statistics
 from munit.nets.dcgan import DiscoDiscriminator, DiscoGenerator
 
 GAN_SHARE, FEATURE_SHARE = 0.1, 0.9  # Of the adversarial part of each generator's loss.
@@ -69,8 +70,13 @@ class DiscoGAN(Method):
     def generator_pass(self, nets, x_a, x_b):
         fake_b, fake_a = nets["gen_ab"](x_a), nets["gen_ba"](x_b)
         rate = self.rate()
-        terms = {"cyc_x_a": Term(rate, torch.mean((nets["gen_ba"](fake_b) - x_a) ** 2)),
-                 "cyc_x_b": Term(rate, torch.mean((nets["gen_ab"](fake_a) - x_b) ** 2))}
+        # The cycle's fakes are normalised by their own batch's statistics, as in the authors' code, but leave
+        # the running statistics to real inputs, which is what a generator meets at test time (averaged over
+        # both, they normalised test images by a mixture of reals and half-trained fakes).
+        with batch_statistics(nets["gen_ba"]), batch_statistics(nets["gen_ab"]):
+            cycle_a, cycle_b = nets["gen_ba"](fake_b), nets["gen_ab"](fake_a)
+        terms = {"cyc_x_a": Term(rate, torch.mean((cycle_a - x_a) ** 2)),
+                 "cyc_x_b": Term(rate, torch.mean((cycle_b - x_b) ** 2))}
         return GeneratorPass(terms, {"dis_a": fake_a, "dis_b": fake_b}, reals={"dis_a": x_a, "dis_b": x_b})
 
     def generator_loss(self, nets, gen_pass):

@@ -17,7 +17,6 @@ two scales). See docs/results.md for what each choice did.
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -27,7 +26,7 @@ from munit.errors import UsageError
 from munit.losses import mode_seeking_loss, recon_loss
 from munit.methods.base import GeneratorPass, Method, Term, other_methods_keys
 from munit.nets.baselines import LatentEncoder, PatchDis, UnetGenerator
-from munit.nets.blocks import init_weights
+from munit.nets.blocks import batch_statistics, init_weights
 
 
 class _PairedMethod(Method):
@@ -96,25 +95,6 @@ class Pix2Pix(_PairedMethod):
 
     def sample_columns(self, nets, x, refs, direction, styles):
         return [("input", self.display(x, "a")), ("translation", nets["gen"](x))]
-
-
-@contextmanager
-def batch_statistics(net: nn.Module):
-    """`net` with its batch norms normalising by the batch's own statistics (the running ones left as they
-    are) and its dropout on, as the official pix2pix test.py runs without --eval; back as it was after."""
-    switched = [m for m in net.modules() if isinstance(m, (nn.BatchNorm2d, nn.Dropout))]
-    saved = [(m.training, getattr(m, "track_running_stats", None)) for m in switched]
-    for m in switched:
-        m.train()
-        if isinstance(m, nn.BatchNorm2d):
-            m.track_running_stats = False  # Training mode without updating the running statistics.
-    try:
-        yield net
-    finally:
-        for m, (training, track) in zip(switched, saved, strict=True):
-            m.train(training)
-            if track is not None:
-                m.track_running_stats = track
 
 
 class EncodedLatent:

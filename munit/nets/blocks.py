@@ -262,3 +262,22 @@ def init_weights(module: nn.Module, kind: str, gain: float = 2 ** 0.5) -> None:
             raise ValueError(f"init must be one of gaussian, kaiming, xavier, orthogonal, default; got {kind!r}")
         if m.bias is not None:
             nn.init.zeros_(m.bias)
+
+
+@contextlib.contextmanager
+def batch_statistics(net: nn.Module):
+    """`net` with its batch norms normalising by the batch's own statistics (the running ones left as they
+    are) and its dropout on, as the official pix2pix test.py runs without --eval; back as it was after."""
+    switched = [m for m in net.modules() if isinstance(m, (nn.BatchNorm2d, nn.Dropout))]
+    saved = [(m.training, getattr(m, "track_running_stats", None)) for m in switched]
+    for m in switched:
+        m.train()
+        if isinstance(m, nn.BatchNorm2d):
+            m.track_running_stats = False  # Training mode without updating the running statistics.
+    try:
+        yield net
+    finally:
+        for m, (training, track) in zip(switched, saved, strict=True):
+            m.train(training)
+            if track is not None:
+                m.track_running_stats = track
