@@ -200,6 +200,60 @@ def merge_results(records: dict[str, dict], train: float, path: Path, figure: Pa
     path.write_text("\n".join(lines[:start] + ordered + ["", note, ""] + after) + "\n")
 
 
+SEEDS_START = "<!-- Across seeds: written by paper_table.py from the table above. -->"
+SEEDS_END = "<!-- End of the seeds table. -->"
+SPREAD = [("content IoU ↑", "{:.3f}"), ("hue coverage ↑", "{:.2f}"), ("ref. mode acc. ↑", "{:.2f}"),
+          ("realism FD ↓", "{:.0f}")]
+
+
+def seed_groups(table: list[str]) -> dict[str, list[dict[str, float]]]:
+    """The table's rows grouped by model without its seed (", seed N"; no suffix is seed 0), each row's
+    numeric cells by column label."""
+    header = [cell.strip() for cell in table[0].strip("|").split("|")]
+    groups: dict[str, list[dict[str, float]]] = {}
+    for line in table[2:]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        values = {label: float(cell) for label, cell in zip(header[1:], cells[1:], strict=True) if cell != "–"}
+        groups.setdefault(re.sub(r", seed \d+$", "", cells[0]), []).append(values)
+    return groups
+
+
+def seeds_table(table: list[str]) -> list[str]:
+    """Mean and range over seeds of each model of the table: what a user can expect from one run."""
+    lines = ["| model | seeds | " + " | ".join(label for label, _ in SPREAD) + " |", "|" + "---|" * (len(SPREAD) + 2)]
+    for name, rows in seed_groups(table).items():
+        cells = []
+        for label, fmt in SPREAD:
+            values = [row[label] for row in rows if label in row]
+            if not values:
+                cells.append("–")
+            elif len(values) == 1:
+                cells.append(fmt.format(values[0]))
+            else:
+                mean = sum(values) / len(values)
+                cells.append(f"{fmt.format(mean)} ({fmt.format(min(values))}-{fmt.format(max(values))})")
+        lines.append(f"| {name} | {len(rows)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def write_seeds_table(path: Path) -> None:
+    """(Re)write the across-seeds table of `path` just after the notes that follow the main table."""
+    lines = path.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| method |"))
+    end = start + 2
+    while end < len(lines) and lines[end].startswith("| "):
+        end += 1
+    block = [SEEDS_START, "", "Across seeds (mean, and range in brackets, of the rows above):", "",
+             *seeds_table(lines[start:end]), "", SEEDS_END]
+    if SEEDS_START in lines:
+        first, last = lines.index(SEEDS_START), lines.index(SEEDS_END)
+        lines[first:last + 1] = block
+    else:  # Before the columns' definitions, after the notes on which command measured which rows.
+        at = next(i for i, line in enumerate(lines) if i > end and line.startswith("- **content IoU**"))
+        lines[at:at] = [*block, ""]
+    path.write_text("\n".join(lines) + "\n")
+
+
 def write_results(records: dict[str, dict], args, wall: float, train: float, path: Path, figure: Path) -> None:
     header = "| method | " + " | ".join(label for _, label, _ in COLUMNS) + " |"
     lines = [header, "|" + "---|" * (len(COLUMNS) + 1), *table_lines(records).values()]
@@ -267,6 +321,7 @@ def main() -> None:
         merge_results(records, train, args.results, figure)
     else:
         write_results(records, args, time.perf_counter() - start, train, args.results, figure)
+    write_seeds_table(args.results)
     print(f"wrote {args.results} and {figure}")
 
 

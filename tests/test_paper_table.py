@@ -47,3 +47,13 @@ def test_each_model_keeps_its_configs_schedule_stretched_to_the_budget():
     assert table.model_config("FastCUT", 800).lr_decay_start == 600
     cfg = table.model_config("MUNIT, fast mode", 3000)
     assert (cfg.max_iter, cfg.step_size) == (3000, 2250)
+
+
+def test_the_seeds_table_gives_each_models_mean_and_range():
+    table = load_paper_table()
+    rows = ["| method | content IoU ↑ | hue coverage ↑ | ref. mode acc. ↑ | realism FD ↓ |", "|---|---|---|---|---|",
+            "| CUT | 0.600 | 0.20 | – | 100.0 |", "| CUT, seed 1 | 0.500 | 0.20 | – | 300.0 |",
+            "| CUT, seed 2 | 0.700 | 0.20 | – | 200.0 |", "| UNIT | 0.850 | 0.20 | – | 95.0 |"]
+    lines = table.seeds_table(rows)
+    assert lines[2] == "| CUT | 3 | 0.600 (0.500-0.700) | 0.20 (0.20-0.20) | – | 200 (100-300) |"
+    assert lines[3] == "| UNIT | 1 | 0.850 | 0.20 | – | 95 |"
