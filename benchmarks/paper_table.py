@@ -74,8 +74,11 @@ MODELS = {
     # Issue 17: label maps (background and shape kind per pixel, the outline as instance boundary) to photos.
     "pix2pix (label maps)": ("shapelabels_pix2pix.yaml", []),
     "pix2pixHD (label maps)": ("shapelabels_pix2pixhd.yaml", []),
+    "pix2pixHD (label maps), seed 1": ("shapelabels_pix2pixhd.yaml", ["seed=1"]),
+    "pix2pixHD (label maps), seed 2": ("shapelabels_pix2pixhd.yaml", ["seed=2"]),
     "pix2pixHD + feature encoder (label maps)": ("shapelabels_pix2pixhd.yaml", ["feat_num=3"]),
     "pix2pixHD + feature encoder (label maps), seed 1": ("shapelabels_pix2pixhd.yaml", ["feat_num=3", "seed=1"]),
+    "pix2pixHD + feature encoder (label maps), seed 2": ("shapelabels_pix2pixhd.yaml", ["feat_num=3", "seed=2"]),
     "SPADE (label maps)": ("shapelabels_spade.yaml", []),
     "SPADE (label maps), seed 1": ("shapelabels_spade.yaml", ["seed=1"]),
     "BicycleGAN, layer norm": ("bicyclegan.yaml", ["gen.norm=ln"]),

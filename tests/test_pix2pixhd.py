@@ -69,14 +69,18 @@ def test_coarse_to_fine_starts_g2_from_the_global_run_and_keeps_g1_fixed_for_nit
                if k.startswith("global_net.") and v.is_floating_point())
 
 
-def test_the_feature_matching_weight_is_feat_w_times_4_over_layers_plus_1():
+def test_the_feature_matching_weight_is_feat_w_times_4_over_the_authors_layers_plus_1():
+    """The authors' n_layers_D counts the stride-2 convs of a scale; their weight is 4 / (n_layers_D + 1)."""
     cfg = tiny_hd(feat_w=10)
     method = build_method(cfg)
     nets = method.build_networks()
+    strided = [m for m in nets["dis"].scales[0].modules() if isinstance(m, torch.nn.Conv2d) and m.stride == (2, 2)]
+    n_layers_d = len(strided)
+    assert n_layers_d == cfg.dis.n_layer - 1
     x_a, x_b = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
     _, terms = method.generator_loss(nets, method.generator_pass(nets, x_a, x_b))
     total = method.generator_loss(nets, method.generator_pass(nets, x_a, x_b))[0]
-    torch.testing.assert_close(total, terms["adv"] + 10 * 4 / 3 * terms["fm"])
+    torch.testing.assert_close(total, terms["adv"] + 10 * 4 / (n_layers_d + 1) * terms["fm"])
 
 
 def test_global_from_a_run_of_another_method_is_refused(tmp_path):

@@ -2,9 +2,10 @@
 input; the facts come from the authors' NVIDIA/pix2pixHD code.
 
 Networks: the global generator G1, or with `n_local_enhancers: 1` the local enhancer G2 around a G1 twice
-as wide (munit.nets.pix2pixhd); `dis.num_scales` (2) PatchGANs of `dis.n_layer` (3) layers with instance
-norm on (label map, image) pairs. Losses: LSGAN summed over the scales, the discriminators' loss halved;
-feature matching `feat_w` (10) x 4 / (n_layer + 1) per layer, averaged over scales; the VGG19 perceptual
+as wide (munit.nets.pix2pixhd); `dis.num_scales` (2) PatchGANs with instance norm on (label map, image)
+pairs, `dis.n_layer` counted as SPADE's code counts them (4: three stride-2 convs, the authors'
+`n_layers_D 3`). Losses: LSGAN summed over the scales, the discriminators' loss halved; feature matching
+`feat_w` (10) x 4 / (n_layers_D + 1) = 4 / n_layer per layer, averaged over scales; the VGG19 perceptual
 loss (`vgg_w`, their 10; torchvision's VGG19 weights in `vgg_model_path`).
 
 Coarse to fine, as the paper: train G1 alone (a run with `n_local_enhancers: 0`, at half the final
@@ -142,12 +143,13 @@ class Pix2PixHD(VGG19Loss, Method):
         return GeneratorPass(self.vgg_terms(fake, x_b), {"dis": torch.cat([x_a, fake], 1)}, reals=self.reals(x_a, x_b))
 
     def generator_loss(self, nets, gen_pass):
-        """LSGAN over the scales and feature matching weighted 4 / (n_layer + 1) per layer, as the authors."""
+        """LSGAN over the scales and feature matching weighted 4 / (n_layers_D + 1) per layer, as the authors;
+        their n_layers_D is this discriminator's n_layer - 1 (it counts as SPADE's code)."""
         terms, dis = dict(gen_pass.terms), nets["dis"]
         fake = dis.features(self.augment(gen_pass.fakes["dis"]))
         real = dis.features(self.augment(gen_pass.reals["dis"]))
         terms["adv"] = Term(self.cfg.gan_w, gen_adv_loss([layers[-1] for layers in fake], self.cfg.dis.gan_type))
-        terms["fm"] = Term(self.cfg.feat_w * 4 / (self.cfg.dis.n_layer + 1), feature_matching(fake, real))
+        terms["fm"] = Term(self.cfg.feat_w * 4 / self.cfg.dis.n_layer, feature_matching(fake, real))
         return weighted_total(terms)
 
     @property
