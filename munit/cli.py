@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-refs", type=_positive, default=4, help="reference images per grid (default 4)")
     p.add_argument("--seed", type=_seed, default=10, help="seed of the random styles (default 10)")
     p.add_argument("--codes", choices=("spread", "random"), default="spread",
-                   help="spread (default): the styles, of 32 random draws, whose outputs differ most; random: "
+                   help="spread (default): the styles, of 64 random draws, whose outputs differ most; random: "
                    "the first draws")
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps")
     p.set_defaults(run=_sample)

@@ -169,7 +169,7 @@ def output_names(paths: list[Path], inputs: Path) -> list[str]:
 def sample_grids(model: Model, output: str | Path, num_inputs: int = 8, num_styles: int = 5, num_refs: int = 4,
                  seed: int = 10, codes: str = "spread") -> list[Path]:
     """One grid per direction on the run's test data (see `munit.visual.sample_grid`). `codes`: "spread"
-    shows the `num_styles` codes of a larger random pool whose outputs differ most (`spread_codes`),
+    shows the `num_styles` codes of 64 random draws whose outputs differ most (`spread_codes`),
     "random" the first `num_styles` draws."""
     from munit.data import build_data, displays
 
@@ -202,7 +202,7 @@ def random_columns(method: Method, nets: nn.ModuleDict, x: torch.Tensor, refs: t
 
 @torch.no_grad()
 def spread_codes(method: Method, nets: nn.ModuleDict, x: torch.Tensor, refs: torch.Tensor, direction: str,
-                 n: int, generator: torch.Generator, pool: int = 32, chunk: int = 8) -> torch.Tensor:
+                 n: int, generator: torch.Generator, pool: int = 64, chunk: int = 8) -> torch.Tensor:
     """n codes out of `pool` random draws whose translations of x differ most (farthest-point selection on
     the outputs at 8x8, starting from the first draw), so that a grid shows the range of styles a model
     has. n plain draws would show whatever those draws land on, and which styles a given draw gives
