@@ -157,12 +157,23 @@ def translate_files(model: Model, inputs: str | Path, output: str | Path, direct
 
 
 def output_names(paths: list[Path], inputs: Path) -> list[str]:
-    """Output name stems: each input's path under the `inputs` folder without its extension, or with it
-    where two inputs of one folder share a stem."""
+    """Output name stems, one per input and all different: each input's path under the `inputs` folder
+    without its extension, or with it where two inputs of one folder share a stem; a name that is still
+    taken (x.png's "x.png" and x.png.png's stem) gets "~2", "~3", ... in input order."""
     rel = [p.relative_to(inputs) if inputs.is_dir() else Path(p.name) for p in paths]
     stems = [r.with_suffix("") for r in rel]
     shared = {s for s, n in Counter(stems).items() if n > 1}
-    return [str(r if s in shared else s) for r, s in zip(rel, stems, strict=True)]
+    names = [str(r if s in shared else s) for r, s in zip(rel, stems, strict=True)]
+    taken, unique = set(names), []
+    for name in names:
+        if name in unique:
+            k = 2
+            while f"{name}~{k}" in taken:
+                k += 1
+            name = f"{name}~{k}"
+            taken.add(name)
+        unique.append(name)
+    return unique
 
 
 @torch.no_grad()

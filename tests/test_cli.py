@@ -191,6 +191,21 @@ def test_translate_mirrors_subfolders_so_no_output_overwrites_another(run, tmp_p
     assert not np.array_equal(first, read(out / "sub1" / "x_style00.png"))  # Different inputs, both kept.
 
 
+def test_translate_gives_every_input_its_own_outputs_whatever_the_names(run, tmp_path, capsys):
+    """x.png, x.jpg and x.png.png gave "wrote 6 images" and left 4: x.png's outputs (named by its
+    extension, as x.jpg shares its stem) were overwritten by x.png.png's (stem x.png)."""
+    inputs = tmp_path / "in"
+    names = ["x.png", "x.jpg", "x.png.png", "x.png~2.png"]
+    for i, name in enumerate(names):
+        write_image(inputs / name, size=(36, 30), seed=i)
+    out = tmp_path / "out"
+    assert main(["translate", "--checkpoint", str(run), "--input", str(inputs), "--output", str(out),
+                 "--num-styles", "2", "--seed", "1"]) == 0
+    files = sorted(out.glob("*.png"))
+    assert len(files) == 8 and "wrote 8 " in capsys.readouterr().out
+    assert len({read(f).tobytes() for f in files}) == 8  # Eight different images: none overwritten.
+
+
 def test_an_output_path_that_is_a_file_gives_one_line(run, tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("mine")
