@@ -275,6 +275,9 @@ def read_config(path: str | Path, overrides: list[str] | None = None) -> dict[st
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise ConfigError(f"{path}: not valid YAML: {problem}{where}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to read; {NESTING}") from None
+    check_nesting(raw, str(path))
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
     for item in overrides or []:
@@ -296,6 +299,26 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         node[leaf] = yaml.load(value, Loader=StrictLoader)
     except yaml.YAMLError:
         raise ConfigError(f"--set {item!r}: the value is not valid YAML") from None
+    except RecursionError:
+        raise ConfigError(f"--set {key}: the value is nested too deeply to read; {NESTING}") from None
+    check_nesting(node[leaf], f"--set {key}")
+
+
+MAX_NESTING = 16
+NESTING = f"a config holds values at most {MAX_NESTING} lists or mappings deep (its own sections: 2)"
+
+
+def check_nesting(value: Any, source: str) -> None:
+    """Refuse values nested deeper than MAX_NESTING, walked without recursion (any depth is safe) and each
+    shared node (a YAML alias) once per depth it is met at (an alias bomb is a small graph, not a tree)."""
+    stack, deepest = [(value, 1)], {}
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)) and depth > deepest.get(id(node), 0):
+            if depth > MAX_NESTING:
+                raise ConfigError(f"{source}: nested more than {MAX_NESTING} levels deep; {NESTING}")
+            deepest[id(node)] = depth
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
 
 
 def parse_config(raw: dict[str, Any], source: str = "config") -> Config:

@@ -13,6 +13,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from munit.cli import main
 from munit.config import Config, ConfigError, UnusedKeyWarning
 from munit.methods import METHODS, config_from_dict, load_config
 
@@ -130,6 +131,22 @@ def test_config_reference_is_generated_from_the_config_and_up_to_date():
         if f.name not in ("gen", "dis"):
             assert f"| `{f.name}` |" in text, f.name
     assert "| `dis.gan_type` | str | `lsgan` | lsgan, nsgan, hinge |" in text
+
+
+@pytest.mark.parametrize("depth", [20, 500, 5000])
+def test_deeply_nested_yaml_is_refused_in_one_line(tmp_path, capsys, depth):
+    """500-5000 nested lists in a file or in --set gave a RecursionError of ~3000 lines."""
+    nested = "[" * depth + "1" + "]" * depth
+    (tmp_path / "deep.yaml").write_text(f"lr: {nested}\n")
+    with pytest.raises(ConfigError, match="deep.yaml: nested .*deep.* at most 16") as error:
+        load_config(tmp_path / "deep.yaml")
+    assert "\n" not in str(error.value)
+    (tmp_path / "ok.yaml").write_text("method: munit\n")
+    with pytest.raises(ConfigError, match="--set gen.dim: .*nested .*at most 16"):
+        load_config(tmp_path / "ok.yaml", [f"gen.dim={nested}"])
+    assert main(["train", "--config", str(tmp_path / "deep.yaml"), "--output", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "deep.yaml" in err[0] and not (tmp_path / "run").exists()
 
 
 def test_yaml_nan_inf_and_alias_bombs_are_refused_quickly(tmp_path):
