@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import subprocess
 import sys
@@ -146,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=_port, default=7860, help="port (default 7860; 0 picks a free one)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps")
-    p.add_argument("--max-upload-mb", type=float, default=8.0, help="largest request body (default 8 MB)")
+    p.add_argument("--max-upload-mb", type=_megabytes, default=8.0, help="largest request body (default 8 MB)")
     p.add_argument("--max-pixels", type=_positive, default=16_000_000, help="largest image (default 16 MP)")
     p.set_defaults(run=_app)
 
@@ -184,6 +185,18 @@ _port = _int_in(0, 65535, "a port number 0-65535")
 
 
 _positive = _int_in(1, 2 ** 53, "a positive integer")
+
+
+def _megabytes(text: str) -> float:
+    """An argparse type: a size in MB above 0 and at most 1 TB (nan, inf and negatives are argparse's
+    one-line error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 2 ** 20:
+        raise argparse.ArgumentTypeError(f"expected a size in MB above 0 (at most {2 ** 20}), got {text}")
+    return value
 
 
 def _train(args: argparse.Namespace) -> None:

@@ -124,6 +124,16 @@ def test_bad_translate_arguments(run, tmp_path, capsys):
     assert "refused to load" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("size", ["nan", "inf", "-1", "0", "lots"])
+def test_app_refuses_an_upload_limit_that_is_not_a_size(run, capsys, size):
+    """--max-upload-mb nan or inf gave a traceback; -1 started a page that refused every upload."""
+    with pytest.raises(SystemExit) as stop:
+        main(["app", "--checkpoint", str(run), "--max-upload-mb", size])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].endswith(f"--max-upload-mb: expected a size in MB above 0 (at most 1048576), got {size}")
+
+
 def test_help_lists_commands(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
