@@ -92,9 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="write sample grids of a run on its test data")
     p.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
     p.add_argument("--output", help="folder for the grids (default: <run>/samples)")
-    p.add_argument("--num-inputs", type=_positive, default=8, help="test inputs per grid (default 8)")
-    p.add_argument("--num-styles", type=_positive, default=5, help="random styles per input (default 5)")
-    p.add_argument("--num-refs", type=_positive, default=4, help="reference images per grid (default 4)")
+    p.add_argument("--num-inputs", type=_grid_size, default=8, help="test inputs per grid (default 8, at most 64)")
+    p.add_argument("--num-styles", type=_grid_size, default=5, help="random styles per input (default 5, at most 64)")
+    p.add_argument("--num-refs", type=_grid_size, default=4, help="reference images per grid (default 4, at most 64)")
     p.add_argument("--seed", type=_seed, default=10, help="seed of the random styles (default 10)")
     p.add_argument("--codes", choices=("spread", "random"), default="spread",
                    help="spread (default): the styles, of 64 random draws, whose outputs differ most; random: "
@@ -185,6 +185,7 @@ _port = _int_in(0, 65535, "a port number 0-65535")
 
 
 _positive = _int_in(1, 2 ** 53, "a positive integer")
+_grid_size = _int_in(1, 64, "1 to 64 (rows or columns of one grid)")
 
 
 def _megabytes(text: str) -> float:

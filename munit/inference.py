@@ -140,8 +140,7 @@ def translate_files(model: Model, inputs: str | Path, output: str | Path, direct
         if style is not None:
             jobs = [("ref", style)]
         elif model.method.multimodal:
-            styles = model.method.styles(model.nets, num_styles, device, generator, domain=direction.target)
-            jobs = ((f"style{j:02d}", styles[j:j + 1]) for j in range(num_styles))
+            jobs = style_jobs(model, num_styles, generator, direction.target)
         else:
             jobs = [("out", None)]
         for tag, code in jobs:
@@ -154,6 +153,19 @@ def translate_files(model: Model, inputs: str | Path, output: str | Path, direct
             save_png(to_pil(y[0]), target)
             written.append(target)
     return written
+
+
+STYLE_CHUNK = 64  # Codes drawn at a time: memory stays flat whatever --num-styles asks for.
+
+
+def style_jobs(model: Model, num_styles: int, generator: torch.Generator, domain: str):
+    """(tag, code) for each of `num_styles` random codes, drawn `STYLE_CHUNK` at a time (up to that many,
+    the codes are those of one draw of all, as the API's)."""
+    for start in range(0, num_styles, STYLE_CHUNK):
+        n = min(STYLE_CHUNK, num_styles - start)
+        codes = model.method.styles(model.nets, n, model.device, generator, domain=domain)
+        for j in range(n):
+            yield f"style{start + j:02d}", codes[j:j + 1]
 
 
 def output_names(paths: list[Path], inputs: Path) -> list[str]:

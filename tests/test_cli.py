@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +136,36 @@ def test_app_refuses_an_upload_limit_that_is_not_a_size(run, capsys, size):
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].endswith(f"--max-upload-mb: expected a size in MB above 0 (at most 1048576), got {size}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads the process's memory from /proc")
+def test_translate_memory_stays_flat_whatever_num_styles(run, tmp_path):
+    """--num-styles 1000000000 drew every code first (a 32 GB allocation, a traceback); now codes are drawn
+    64 at a time and outputs appear at once, in bounded memory (a real process, stopped after 20 files)."""
+    image = write_image(tmp_path / "x.png", size=(32, 32))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "munit.cli", "translate", "--checkpoint", str(run), "--input",
+                             str(image), "--output", str(out), "--num-styles", "1000000000"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline and len(list(out.glob("*.png"))) < 20:
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.stderr.read().decode()[-500:]
+        assert len(list(out.glob("*.png"))) >= 20
+        rss_kb = int(re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{proc.pid}/status").read_text()).group(1))
+        assert rss_kb < 1_000_000
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_sample_grid_sizes_are_bounded(run, tmp_path, capsys):
+    """--num-inputs (or --num-styles, --num-refs) 1e8 grew memory without end; a grid has at most 64."""
+    for flag in ("--num-inputs", "--num-styles", "--num-refs"):
+        with pytest.raises(SystemExit):
+            main(["sample", "--checkpoint", str(run), "--output", str(tmp_path), flag, "100000000"])
+        assert capsys.readouterr().err.strip().endswith("expected 1 to 64 (rows or columns of one grid), got 100000000")
 
 
 def test_help_lists_commands(capsys):
