@@ -171,6 +171,37 @@ def test_a_munit_cyclegan_run_exports_to_the_official_layout_and_back(tmp_path, 
     assert np.asarray(Image.open(tmp_path / "out" / "horse_out.png")).shape == (256, 284, 3)  # Shorter side 256.
 
 
+@pytest.fixture(scope="module")
+def official_file(tmp_path_factory):
+    """The A -> B generator of a tiny munit CycleGAN run, exported in the official layout."""
+    root = tmp_path_factory.mktemp("official")
+    cfg = tiny_config(method="cyclegan", max_iter=1, gen={"dim": 8, "n_downsample": 2, "n_res": 3})
+    train(cfg, root / "run", torch.device("cpu"), progress=False)
+    assert main(["export-cyclegan", str(root / "run"), "--output", str(root / "official")]) == 0
+    return root / "official" / "latest_net_G_A.pth"
+
+
+@pytest.mark.parametrize("spoil, message", [
+    (lambda w: w.fill_(float("nan")), "holds NaN or infinite values"),
+    (lambda w: w.fill_(float("inf")), "holds NaN or infinite values"),
+    (lambda w: w.round().long(), "holds int64 values, expected floating point"),
+    (lambda w: w > 0, "holds bool values, expected floating point"),
+], ids=["nan", "inf", "int64", "bool"])
+def test_a_generator_file_with_unusable_weights_is_refused(official_file, tmp_path, capsys, spoil, message):
+    """NaN or infinite weights translated to black images, integer or boolean ones to flat grey or white
+    ones, with exit 0: a model file must hold finite floating-point weights."""
+    state = torch.load(official_file, weights_only=True)
+    key = next(k for k, v in state.items() if v.dim() == 4)
+    state[key] = spoil(state[key].clone())
+    torch.save(state, tmp_path / "model.pth")
+    image = write_image(tmp_path / "x.png", size=(32, 32))
+    assert main(["translate", "--checkpoint", str(tmp_path / "model.pth"), "--input", str(image),
+                 "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model.pth" in err[0] and message in err[0]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
 @pytest.mark.parametrize("config", ["cut.yaml", "fastcut.yaml", "pix2pix.yaml"])
 def test_munit_cut_and_pix2pix_runs_export_to_the_official_layout_and_back(tmp_path, config):
     side = 64 if config == "pix2pix.yaml" else 32  # The golden U-Net's size (ngf 8, 64 px: 6 levels).

@@ -104,6 +104,21 @@ def safe_load(path: Path, map_location: str | torch.device = "cpu"):
         raise CheckpointError(f"{path}: cannot read checkpoint ({e})") from None
 
 
+def tensor_problem(value: Any, expected: torch.Tensor) -> str | None:
+    """What is wrong with `value` as the weights `expected` holds, or None: not a tensor, another shape,
+    integers or booleans where the network has floats (they load as flat grey images), NaN or infinity
+    (black ones)."""
+    if not isinstance(value, torch.Tensor):
+        return f"is a {type(value).__name__}, expected a tensor"
+    if value.shape != expected.shape:
+        return f"has shape {tuple(value.shape)}, the config builds {tuple(expected.shape)}"
+    if expected.is_floating_point() and not value.is_floating_point():
+        return f"holds {str(value.dtype).removeprefix('torch.')} values, expected floating point"
+    if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+        return "holds NaN or infinite values"
+    return None
+
+
 def load_networks(nets: torch.nn.ModuleDict, states: dict[str, dict], source: Path) -> None:
     """Load state dicts into `nets` by name, with a message listing every mismatched key or shape."""
     problems = []
@@ -112,14 +127,17 @@ def load_networks(nets: torch.nn.ModuleDict, states: dict[str, dict], source: Pa
             problems.append(f"missing network {name!r}")
             continue
         own, theirs = module.state_dict(), states[name]
+        if not isinstance(theirs, dict):
+            problems.append(f"network {name!r} is a {type(theirs).__name__}, expected a mapping of tensors")
+            continue
         for key in own.keys() - theirs.keys():
             problems.append(f"{name}.{key} missing")
         for key in theirs.keys() - own.keys():
             problems.append(f"{name}.{key} unexpected")
-        for key in own.keys() & theirs.keys():
-            if own[key].shape != theirs[key].shape:
-                problems.append(f"{name}.{key} has shape {tuple(theirs[key].shape)}, "
-                                f"the config builds {tuple(own[key].shape)}")
+        for key in sorted(own.keys() & theirs.keys()):
+            problem = tensor_problem(theirs[key], own[key])
+            if problem:
+                problems.append(f"{name}.{key} {problem}")
     if problems:
         shown = "; ".join(sorted(problems)[:8]) + (f"; and {len(problems) - 8} more" if len(problems) > 8 else "")
         raise CheckpointError(f"{source}: checkpoint does not match the configured networks: {shown}")
