@@ -70,8 +70,15 @@ def pick_device(name: str | None = None) -> torch.device:
             device = torch.device(name)
         except RuntimeError:
             raise UsageError(f"--device {name}: not a device; expected cpu, cuda, cuda:N or mps") from None
+        if device.type not in ("cpu", "cuda", "mps"):
+            raise UsageError(f"--device {name}: munit runs on cpu, cuda, cuda:N or mps, not {device.type}")
         if device.type == "cuda" and not torch.cuda.is_available():
             raise UsageError(f"--device {name}: CUDA is not available on this machine")
+        if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+            raise UsageError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA devices "
+                             f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise UsageError(f"--device {name}: MPS (Apple GPUs) is not available on this machine or build")
         return device
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

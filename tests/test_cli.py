@@ -14,7 +14,9 @@ import torch
 import yaml
 from PIL import Image
 
+from munit.api import Translator
 from munit.cli import main
+from munit.errors import UsageError
 from munit.inference import load_model, prepare
 
 from helpers import ROOT, tiny_raw, write_image
@@ -166,6 +168,23 @@ def test_sample_grid_sizes_are_bounded(run, tmp_path, capsys):
         with pytest.raises(SystemExit):
             main(["sample", "--checkpoint", str(run), "--output", str(tmp_path), flag, "100000000"])
         assert capsys.readouterr().err.strip().endswith("expected 1 to 64 (rows or columns of one grid), got 100000000")
+
+
+@pytest.mark.parametrize("device", ["xpu", "meta", "hpu", "mps", "cuda:7"])
+def test_a_device_this_machine_or_build_lacks_is_refused_in_one_line(run, tmp_path, capsys, device):
+    """--device mps, xpu, meta or hpu gave 19-40-line tracebacks on a build without that backend."""
+    if device == "mps" and torch.backends.mps.is_available() or device == "cuda:7" and torch.cuda.device_count() > 7:
+        pytest.skip(f"{device} exists here")
+    image = write_image(tmp_path / "x.png", size=(32, 32))
+    config = write_config(tmp_path / "c.yaml")
+    for args in (["translate", "--checkpoint", str(run), "--input", str(image), "--output", str(tmp_path / "o")],
+                 ["train", "--config", str(config), "--output", str(tmp_path / "r"), "--no-progress"],
+                 ["sample", "--checkpoint", str(run), "--output", str(tmp_path / "s")]):
+        assert main([*args, "--device", device]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"munit: error: --device {device}: "), err
+    with pytest.raises(UsageError, match=f"--device {device}: "):
+        Translator.from_pretrained(run, device=device)
 
 
 def test_help_lists_commands(capsys):
