@@ -187,6 +187,33 @@ def test_a_device_this_machine_or_build_lacks_is_refused_in_one_line(run, tmp_pa
         Translator.from_pretrained(run, device=device)
 
 
+def test_two_trainings_into_one_folder_the_second_is_refused_and_a_killed_owner_frees_it(tmp_path, capsys):
+    """Two `munit train` into one --output both exited 0 and the folder ended with both seeds' checkpoints
+    under one config.yaml. A real first process owns the folder; the second is refused in one line naming
+    it, and touches nothing; after kill -9 of the owner the folder can be resumed at once."""
+    config = write_config(tmp_path / "c.yaml", max_iter=100000, snapshot_save_iter=2, image_save_iter=100000)
+    run = tmp_path / "run"
+    owner = subprocess.Popen([sys.executable, "-m", "munit.cli", "train", "--config", str(config), "--output",
+                              str(run), "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while owner.poll() is None and time.monotonic() < deadline and not list(run.glob("checkpoints/*.pt")):
+            time.sleep(0.2)
+        assert owner.poll() is None, owner.stderr.read().decode()[-500:]
+        config_before = (run / "config.yaml").read_bytes()
+        assert main(["train", "--config", str(write_config(tmp_path / "other.yaml", seed=5)), "--output", str(run),
+                     "--resume", "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"another munit train writes into this folder (pid {owner.pid} on" in err[0]
+        assert (run / "config.yaml").read_bytes() == config_before
+    finally:
+        owner.kill()
+        owner.wait()
+    assert (run / ".munit-lock").is_file()  # The file stays; the lock went with the process.
+    assert main(["train", "--config", str(write_config(tmp_path / "again.yaml", max_iter=4, snapshot_save_iter=2)),
+                 "--output", str(run), "--resume", "--no-progress"]) == 0
+
+
 def test_help_lists_commands(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])

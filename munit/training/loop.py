@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import shutil
 import sys
@@ -29,6 +30,7 @@ from munit.training.checkpoint import (
     save_checkpoint,
 )
 from munit.training.distributed import SINGLE, World, broadcast_state, data_parallel, step_seed
+from munit.training.lock import run_lock
 from munit.training.log import RunLog
 from munit.visual import write_index, write_sample_grid
 
@@ -350,12 +352,13 @@ def train(cfg: Config, run_dir: str | Path, device: torch.device, resume: bool =
     """
     run_dir = Path(run_dir)
     created = not run_dir.exists()
-    try:
-        return _train(resolve_paths(cfg), run_dir, device, resume, progress, num_workers, start_from, world)
-    except BaseException:
-        if created and world.is_main and run_dir.is_dir() and latest_checkpoint(run_dir) is None:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+    with run_lock(run_dir) if world.is_main else contextlib.nullcontext():  # One training per folder.
+        try:
+            return _train(resolve_paths(cfg), run_dir, device, resume, progress, num_workers, start_from, world)
+        except BaseException:
+            if created and world.is_main and run_dir.is_dir() and latest_checkpoint(run_dir) is None:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
 
 
 def _train(cfg: Config, run_dir: Path, device: torch.device, resume: bool, progress: bool, num_workers: int | None,
