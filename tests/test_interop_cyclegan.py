@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -200,6 +203,34 @@ def test_a_generator_file_with_unusable_weights_is_refused(official_file, tmp_pa
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "model.pth" in err[0] and message in err[0]
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_zip_bomb_is_refused_from_its_directory_before_anything_is_unpacked(official_file, tmp_path):
+    """A 1.8 MB .pth of deflated zeros was unpacked to 1.9 GB before it was refused. Here a real model
+    file with one more tensor of 300 MB of zeros, re-zipped deflated (a 300 kB file), given to `munit
+    translate` in its own process: refused in one line, at a peak memory far below the tensor's size."""
+    state = torch.load(official_file, weights_only=True)
+    state["model.extra"] = torch.zeros(75 * 2 ** 20)
+    torch.save(state, tmp_path / "stored.pth")
+    del state
+    bomb = tmp_path / "bomb.pth"
+    with zipfile.ZipFile(tmp_path / "stored.pth") as src, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as dst:
+        for member in src.infolist():
+            dst.writestr(member.filename, src.read(member))
+    (tmp_path / "stored.pth").unlink()
+    assert bomb.stat().st_size < 2 * 2 ** 20
+    image = write_image(tmp_path / "x.png", size=(32, 32))
+    code = ("import resource, sys; from munit.cli import main; rc = main(sys.argv[1:]); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)")
+    runs = {}
+    for name, file in (("model", official_file), ("bomb", bomb)):
+        runs[name] = subprocess.run([sys.executable, "-c", code, "translate", "--checkpoint", str(file), "--input",
+                                     str(image), "--output", str(tmp_path / name)], capture_output=True, text=True)
+    assert runs["model"].returncode == 0 and runs["bomb"].returncode == 2
+    err = runs["bomb"].stderr.strip().splitlines()
+    assert len(err) == 1 and "bomb.pth: refused: its zip members unpack to 300 MB" in err[0]
+    peak_kb = {name: int(run.stdout.split()[-1]) for name, run in runs.items()}
+    assert peak_kb["bomb"] < peak_kb["model"] + 100 * 2 ** 10  # The member alone is 300 MB.
 
 
 @pytest.mark.parametrize("config", ["cut.yaml", "fastcut.yaml", "pix2pix.yaml"])

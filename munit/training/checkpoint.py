@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +91,35 @@ def check_keys(mapping: dict, kinds: dict[str, type], what: str) -> None:
             raise CheckpointError(f"{what}: '{key}' is {found}, expected a {kind.__name__}")
 
 
+MAX_INFLATION = 4  # Unpacked bytes per byte of file: torch.save stores tensors uncompressed (about 1).
+MAX_MEMBERS = 100_000
+
+
+def check_unpacked_size(path: Path) -> None:
+    """Refuse a zip-format checkpoint whose members unpack to far more than the file's size (a zip bomb: a
+    1.8 MB file of deflated zeros unpacked to 1.9 GB before anything could look at it) or that has more
+    members than any network's tensors; read from the zip's directory, without unpacking."""
+    try:
+        if not zipfile.is_zipfile(path):
+            return
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return  # torch.load names what is wrong with it.
+    if len(members) > MAX_MEMBERS:
+        raise CheckpointError(f"{path}: refused: {len(members)} zip members (a checkpoint holds one per tensor, "
+                              f"at most {MAX_MEMBERS})")
+    unpacked, size = sum(m.file_size for m in members), max(path.stat().st_size, 1)
+    if unpacked > MAX_INFLATION * size + 2 ** 20:
+        raise CheckpointError(f"{path}: refused: its zip members unpack to {unpacked / 2 ** 20:.0f} MB, "
+                              f"{unpacked / size:.0f} times the file's size (torch.save stores tensors "
+                              "uncompressed; this is a compressed archive, or a zip bomb)")
+
+
 def safe_load(path: Path, map_location: str | torch.device = "cpu"):
-    """torch.load without executing code (weights_only); a refused or unreadable file names itself."""
+    """torch.load without executing code (weights_only), after `check_unpacked_size`; a refused or
+    unreadable file names itself."""
+    check_unpacked_size(path)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
