@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -212,6 +213,24 @@ def test_two_trainings_into_one_folder_the_second_is_refused_and_a_killed_owner_
     assert (run / ".munit-lock").is_file()  # The file stays; the lock went with the process.
     assert main(["train", "--config", str(write_config(tmp_path / "again.yaml", max_iter=4, snapshot_save_iter=2)),
                  "--output", str(run), "--resume", "--no-progress"]) == 0
+
+
+def test_resume_drops_log_lines_it_cannot_read(tmp_path, capsys):
+    """--resume with a log.jsonl line holding Infinity, non-UTF-8 bytes or 5,000 nested lists gave 25-36-line
+    tracebacks; those lines are dropped with a warning and the run goes on."""
+    config = write_config(tmp_path / "c.yaml", max_iter=2, snapshot_save_iter=2)
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--output", str(run), "--no-progress"]) == 0
+    log = run / "log.jsonl"
+    good = log.read_bytes()
+    log.write_bytes(good + b'{"iteration": Infinity}\n' + b'\xff\xfe{"iteration": 1, "x": "\xc3("}\n'
+                    + b"[" * 5000 + b"\n" + b'{"iteration": 1e400}\n')
+    capsys.readouterr()
+    again = write_config(tmp_path / "again.yaml", max_iter=4, snapshot_save_iter=2)
+    assert main(["train", "--config", str(again), "--output", str(run), "--resume", "--no-progress"]) == 0
+    assert "log.jsonl: dropped 4 unreadable line(s)" in capsys.readouterr().err
+    text = log.read_text()  # UTF-8 again, and munit's lines only.
+    assert text.startswith(good.decode()) and [json.loads(line)["iteration"] for line in text.splitlines()][-1] == 4
 
 
 def test_help_lists_commands(capsys):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 
 from munit.utils import atomic_write_text
@@ -19,8 +20,14 @@ class RunLog:
     def __init__(self, run_dir: Path, start: int):
         self.path = Path(run_dir) / "log.jsonl"
         if self.path.is_file():
-            kept = [line for line in self.path.read_text().splitlines()
-                    if line.strip() and _iteration(line) is not None and _iteration(line) <= start]
+            lines = [line for line in self.path.read_bytes().decode("utf-8", errors="replace").splitlines()
+                     if line.strip()]
+            iterations = [_iteration(line) for line in lines]
+            unreadable = iterations.count(None)
+            if unreadable:
+                warnings.warn(f"{self.path}: dropped {unreadable} unreadable line(s) (not munit's JSON lines)",
+                              stacklevel=2)
+            kept = [line for line, it in zip(lines, iterations, strict=True) if it is not None and it <= start]
             atomic_write_text(self.path, "".join(line + "\n" for line in kept))
         self.file = open(self.path, "a")
         try:
@@ -50,7 +57,9 @@ class RunLog:
 
 
 def _iteration(line: str) -> int | None:
+    """The iteration of one of munit's log lines; None for anything else (junk, other JSON, Infinity, a
+    nesting too deep to parse)."""
     try:
         return int(json.loads(line)["iteration"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
         return None
