@@ -233,6 +233,25 @@ def test_resume_drops_log_lines_it_cannot_read(tmp_path, capsys):
     assert text.startswith(good.decode()) and [json.loads(line)["iteration"] for line in text.splitlines()][-1] == 4
 
 
+def test_networks_too_large_as_a_whole_are_refused_before_any_allocation(run, tmp_path, capsys):
+    """gen.dim=512 with gen.n_downsample=5, each within its own limit, allocated 8 GB and failed inside the
+    allocator; a small checkpoint whose config implies such networks did the same on loading."""
+    config = write_config(tmp_path / "c.yaml")
+    assert main(["train", "--config", str(config), "--output", str(tmp_path / "r"), "--no-progress",
+                 "--set", "gen.dim=512", "--set", "gen.n_downsample=5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "these settings build networks of" in err[0] and "at most 400 M" in err[0]
+    assert not (tmp_path / "r").exists()
+    state = torch.load(run / "checkpoints" / "ckpt_00000002.pt", weights_only=True)
+    state["config"]["gen"].update(dim=512, n_downsample=5)
+    torch.save(state, tmp_path / "huge.pt")
+    image = write_image(tmp_path / "x.png", size=(32, 32))
+    assert main(["translate", "--checkpoint", str(tmp_path / "huge.pt"), "--input", str(image), "--output",
+                 str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "huge.pt (embedded config): these settings build networks of" in err[0]
+
+
 def test_help_lists_commands(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])

@@ -8,6 +8,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from munit.config import (
     BUILTIN_PREFIX,
     Config,
@@ -55,6 +57,7 @@ def config_from_dict(raw: dict[str, Any], source: str = "config", warn_unused: b
     resolved configs, which list every key."""
     cfg = parse_config(raw, source)
     check_config(cfg, source)
+    check_network_size(cfg, source)
     if warn_unused:
         _warn_unused(cfg, raw, source)
     return cfg
@@ -97,6 +100,25 @@ def check_config(cfg: Config, source: str) -> None:
         if cfg.label_nc and cfg.label_nc < LABEL_CLASSES:
             fail("label_nc", cfg.label_nc, f"{cfg.data_root}'s label maps have {LABEL_CLASSES} classes (background "
                  "and each shape kind); set label_nc to at least that")
+
+
+MAX_PARAMETERS = 400_000_000  # 1.6 GB of float32 weights: 2x pix2pixHD's 2048-px generator and discriminators.
+
+
+def check_network_size(cfg: Config, source: str) -> None:
+    """Refuse settings whose networks together hold more than MAX_PARAMETERS weights, counted by building
+    them on the meta device (no memory): each key has its own limit, but gen.dim=512 with
+    gen.n_downsample=5, both within theirs, asked for 8 GB and failed inside the allocator."""
+    try:
+        with torch.device("meta"):
+            nets = METHODS[cfg.method](cfg).build_networks()
+    except Exception:  # noqa: BLE001 (a method that cannot be built without data or files: no estimate)
+        return
+    count = sum(p.numel() for p in nets.parameters())
+    if count > MAX_PARAMETERS:
+        raise ConfigError(f"{source}: these settings build networks of {count / 1e6:,.0f} M parameters "
+                          f"({4 * count / 2 ** 30:,.1f} GB in float32); munit builds at most "
+                          f"{MAX_PARAMETERS / 1e6:.0f} M: lower gen.dim, dis.dim, gen.n_downsample or gen.n_res")
 
 
 def _warn_unused(cfg: Config, raw: dict[str, Any], source: str) -> None:
