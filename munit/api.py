@@ -293,7 +293,10 @@ def open_model(path: str | Path, device: torch.device | str = "cpu", use_ema: bo
     if (path / WEIGHTS_FILE).is_file():
         model = _load_pretrained(path, torch.device(device))
     elif cyclegan.is_official_generator(path):
-        model = cyclegan.load_generator(path, device)
+        try:
+            model = cyclegan.load_generator(path, device)
+        except cyclegan.MunitCheckpointFile:  # A munit checkpoint named .pth.
+            model = load_model(path, device, use_ema)
     else:
         model = load_model(path, device, use_ema)
     if test_noise is not None:

@@ -20,7 +20,14 @@ from torch import nn
 from munit.inference import Model, build_model
 from munit.methods import build_method, config_from_dict
 from munit.nets.baselines import UnetGenerator
-from munit.training.checkpoint import CheckpointError, load_checkpoint, load_networks, resolve_checkpoint, safe_load
+from munit.training.checkpoint import (
+    FORMAT,
+    CheckpointError,
+    load_checkpoint,
+    load_networks,
+    resolve_checkpoint,
+    safe_load,
+)
 from munit.utils import atomic_torch_save
 
 STALE_NORM_STATS = re.compile(r"\.(running_mean|running_var|num_batches_tracked)$")  # PyTorch < 0.4 files.
@@ -33,6 +40,10 @@ KINDS = {  # kind: (munit method, its generator, in words)
 # The file names the official code writes and its test.py reads, per method and munit generator.
 FILE_NAMES = {"cyclegan": {"gen_ab": "latest_net_G_A.pth", "gen_ba": "latest_net_G_B.pth"},
               "pix2pix": {"gen": "latest_net_G.pth"}, "cut": {"gen": "latest_net_G.pth"}}
+
+
+class MunitCheckpointFile(CheckpointError):
+    """A .pth file that holds a munit checkpoint: read it as one (what a file is goes by its content)."""
 
 
 def is_official_generator(path: Path) -> bool:
@@ -61,6 +72,8 @@ def read_generator(path: str | Path) -> tuple[str, dict[str, torch.Tensor]]:
     statistics PyTorch < 0.4 saved); CheckpointError for files of another kind, naming what was found."""
     path = Path(path)
     state = safe_load(path)
+    if isinstance(state, dict) and state.get("format") == FORMAT:
+        raise MunitCheckpointFile(f"{path}: a munit checkpoint, not a file of the CycleGAN/pix2pix/CUT code")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: expected a generator state dict of the CycleGAN/pix2pix/CUT code")
     kind = kind_of(state)
@@ -72,16 +85,27 @@ def read_generator(path: str | Path) -> tuple[str, dict[str, torch.Tensor]]:
     return kind, state
 
 
-def config_of(kind: str, state: dict[str, torch.Tensor]) -> dict:
+def conv_weight(state: dict[str, torch.Tensor], key: str, path: Path) -> torch.Tensor:
+    """state[key], which the architecture's inference reads as a conv's (out, in, kh, kw) weight."""
+    if key not in state:
+        raise CheckpointError(f"{path}: {key} missing (the generator's architecture is read from it)")
+    if state[key].dim() != 4:
+        raise CheckpointError(f"{path}: {key} has shape {tuple(state[key].shape)}, expected a conv weight "
+                              "(out, in, height, width)")
+    return state[key]
+
+
+def config_of(kind: str, state: dict[str, torch.Tensor], path: Path = Path("generator")) -> dict:
     """The munit config whose generator has the file's architecture."""
     convs = [k for k, v in state.items() if k.endswith(".weight") and v.dim() == 4 and not BLOCK.match(k)]
     if kind == "unet":
-        first, last, levels = state["model.model.0.weight"], state["model.model.3.weight"], len(convs) // 2
+        first, last = conv_weight(state, "model.model.0.weight", path), conv_weight(state, "model.model.3.weight", path)
+        levels = len(convs) // 2
         norm = "bn" if any(k.endswith(".running_mean") for k in state) else "in"
         return {"method": "pix2pix", "input_dim_a": first.shape[1], "input_dim_b": last.shape[1],
                 "new_size": 2 ** levels, "crop_image_height": 2 ** levels, "crop_image_width": 2 ** levels,
                 "gen": {"dim": first.shape[0], "norm": norm}}
-    first = state["model.1.weight"]
+    first = conv_weight(state, "model.1.weight", path)
     last = state[max(convs, key=lambda k: int(k.split(".")[1]))]
     blocks = len({BLOCK.match(k).group(1) for k in state if BLOCK.match(k)})
     return {"method": KINDS[kind][0], "input_dim_a": first.shape[1], "input_dim_b": last.shape[0],
@@ -134,7 +158,7 @@ def load_generator(path: str | Path, device: torch.device | str = "cpu", size: i
     does without --eval (batch statistics, dropout on)."""
     path = Path(path)
     kind, state = read_generator(path)
-    raw = config_of(kind, state)
+    raw = config_of(kind, state, path)
     if kind == "unet":
         raw["test_noise"] = test_noise
     else:

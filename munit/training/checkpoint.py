@@ -130,6 +130,9 @@ def safe_load(path: Path, map_location: str | torch.device = "cpu"):
         raise CheckpointError(f"{path}: cannot read checkpoint (not a PyTorch file, or corrupt)") from None
     except (RuntimeError, EOFError, OSError) as e:
         raise CheckpointError(f"{path}: cannot read checkpoint ({e})") from None
+    except Exception as e:  # noqa: BLE001 (the unpickler's KeyError, IndexError, ... on bytes that are no pickle)
+        raise CheckpointError(f"{path}: cannot read checkpoint (not a PyTorch file, or corrupt: "
+                              f"{type(e).__name__})") from None
 
 
 def tensor_problem(value: Any, expected: torch.Tensor) -> str | None:
