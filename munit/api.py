@@ -288,7 +288,12 @@ def open_model(path: str | Path, device: torch.device | str = "cpu", use_ema: bo
     checkpoint, an official CycleGAN/pix2pix/CUT generator file (.pth) or a catalogued model's name.
     `test_noise` overrides the config's (pix2pix only)."""
     if catalogue.is_name(path) and not Path(path).exists():
-        path = catalogue.fetch(str(path))
+        name, path = str(path), catalogue.fetch(str(path))
+        try:
+            return open_model(path, device, use_ema, test_noise)
+        except CheckpointError as e:  # Damaged in the cache since (or by an older munit): say so.
+            raise CheckpointError(f"{e}; it is the cached download of {name}: delete {path} and it is "
+                                  "fetched again") from None
     path = Path(path)
     if (path / WEIGHTS_FILE).is_file():
         model = _load_pretrained(path, torch.device(device))

@@ -7,9 +7,12 @@ import functools
 import hashlib
 import http.server
 import io
+import os
 import socket
 import tarfile
 import threading
+import time
+import warnings
 
 import pytest
 import torch
@@ -147,3 +150,106 @@ def test_every_catalogued_model_names_its_source_and_an_official_url():
         assert entry.url.startswith("http://efrosgans.eecs.berkeley.edu/"), name
         assert entry.licence == "BSD" and entry.source in (catalogue.CYCLEGAN_SOURCE, catalogue.CUT_SOURCE)
         assert (entry.member is not None) == name.startswith(("cut/", "fastcut/"))
+
+
+class _Misbehaving(http.server.BaseHTTPRequestHandler):
+    """A server that answers every GET the way its `mode` (the first path segment) says."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        mode = self.path.strip("/").split("/")[0]
+        if mode == "html":
+            body = b"<html><body>Please log in to the portal</body></html>"
+            self._head(len(body), "text/html")
+            self.wfile.write(body)
+        elif mode == "huge":  # Announces 100 GB.
+            self._head(100 * 2 ** 30)
+            self.wfile.write(bytes(1024))
+        elif mode == "short":  # Announces 100,000 bytes, sends 5,000 and hangs up.
+            self._head(100_000)
+            self.wfile.write(bytes(5000))
+        elif mode == "trickle":  # One byte every 0.3 s.
+            self._head(10 * 2 ** 20)
+            for _ in range(100):
+                self.wfile.write(b"\0")
+                self.wfile.flush()
+                time.sleep(0.3)
+        elif mode == "junk":
+            self._head(4096)
+            self.wfile.write(bytes(range(256)) * 16)
+        elif mode == "xz":  # The release's tar, compressed: its member is 64 MB of zeros.
+            buffer = io.BytesIO()
+            with tarfile.open(fileobj=buffer, mode="w:xz") as tar:
+                info = tarfile.TarInfo("checkpoints/horse2zebra_cut_pretrained/latest_net_G.pth")
+                info.size = 64 * 2 ** 20
+                tar.addfile(info, io.BytesIO(bytes(info.size)))
+            self._head(len(buffer.getvalue()))
+            self.wfile.write(buffer.getvalue())
+
+    def _head(self, length: int, kind: str = "application/octet-stream") -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+
+
+@pytest.fixture
+def misbehaving():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Misbehaving)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.mark.parametrize("mode, reason", [
+    ("html", "the server answered with a web page, not the file"),
+    ("huge", "the server announces 107,374,182,400 bytes, more than the 2,147,483,648 expected"),
+    ("short", "cut short: 5,000 of 100,000 bytes"),
+    ("trickle", "not finished within 2 s"),
+    ("junk", "is no generator file"),
+    ("xz", "is not a plain tar archive"),
+])
+def test_a_misbehaving_server_leaves_nothing_in_the_cache(hub, misbehaving, monkeypatch, mode, reason):
+    """A real loopback server that sends a portal page, announces 100 GB, hangs up early, trickles a byte
+    every 0.3 s, sends junk, or serves the archive xz-compressed (a 64 MB member in a few kB): the fetch
+    stops with the reason and what to fetch by hand, and neither the cache nor a .fetch-* folder keeps
+    anything (the trickle ran for ever, a cut-short file or a page was cached for every later run)."""
+    monkeypatch.setattr(catalogue, "DEADLINE_S", 2)
+    member = "checkpoints/horse2zebra_cut_pretrained/latest_net_G.pth" if mode == "xz" else None
+    monkeypatch.setitem(CATALOGUE, "cut/horse2zebra", Entry(f"{misbehaving}/{mode}/file", "test", member=member))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # No SHA-256 listed: the hash is reported.
+        with pytest.raises(CheckpointError) as error:
+            Translator.from_pretrained("cut/horse2zebra", device="cpu")
+    message = str(error.value)
+    assert reason in message and "\n" not in message and "save it" in message
+    assert list(cache_path("cut/horse2zebra").parent.iterdir()) == []
+
+
+def test_a_cached_file_that_does_not_load_is_named_for_deletion(hub, monkeypatch):
+    monkeypatch.setitem(CATALOGUE, "cyclegan/horse2zebra", Entry(closed_port_url(), "test"))
+    cached = cache_path("cyclegan/horse2zebra")
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"<html>an older download of a portal page</html>")
+    with pytest.raises(CheckpointError, match=f"cached download of cyclegan/horse2zebra: delete {cached} and it "
+                                              "is fetched again"):
+        Translator.from_pretrained("cyclegan/horse2zebra", device="cpu")
+
+
+def test_a_fetch_folder_a_killed_process_left_is_removed_once_no_fetch_can_use_it(hub, monkeypatch):
+    monkeypatch.setitem(CATALOGUE, "cyclegan/horse2zebra", Entry(closed_port_url(), "test"))
+    folder = cache_path("cyclegan/horse2zebra").parent
+    old, recent = folder / ".fetch-old", folder / ".fetch-recent"
+    for leftover in (old, recent):
+        (leftover / "download").parent.mkdir(parents=True)
+        (leftover / "download").write_bytes(bytes(100))
+    past = time.time() - 2 * catalogue.DEADLINE_S - 60
+    os.utime(old, (past, past))
+    with pytest.raises(CheckpointError):
+        catalogue.fetch("cyclegan/horse2zebra", progress=False)
+    assert not old.exists() and recent.is_dir()  # Another fetch may still be writing into a recent one.

@@ -16,6 +16,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import warnings
@@ -25,12 +26,15 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from munit.interop.cyclegan import read_generator
 from munit.training.checkpoint import CheckpointError
 
 CYCLEGAN_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models/{}.pth"
 PIX2PIX_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch/{}.pth"
 CUT_URL = "http://efrosgans.eecs.berkeley.edu/CUT/pretrained_models.tar"
-TIMEOUT_S = 20
+TIMEOUT_S = 20  # Per read.
+DEADLINE_S = 30 * 60  # A whole download: a server trickling bytes cannot hold a fetch for ever.
+MAX_BYTES = 2 * 2 ** 30  # A download (or an archive's member) whose size the catalogue does not list.
 
 
 @dataclass(frozen=True)
@@ -87,11 +91,12 @@ def fetch(name: str, progress: bool = True) -> Path:
             _check(target, entry, name, by_hand)  # A file damaged in the cache is deleted and named.
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_fetches(target.parent)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as tmp:
         download = Path(tmp) / "download"
         try:
-            _download(entry.url, download, progress)
-        except (urllib.error.URLError, OSError, TimeoutError) as e:
+            _download(entry.url, download, progress, entry.size or MAX_BYTES)
+        except (urllib.error.URLError, OSError, TimeoutError, DownloadRefused) as e:
             reason = getattr(e, "reason", None) or e
             raise CheckpointError(f"{name}: not in the cache and the download failed ({reason}); {by_hand}") from None
         digest = _check(download, entry, name, by_hand)
@@ -101,18 +106,52 @@ def fetch(name: str, progress: bool = True) -> Path:
         if entry.member:
             _extract(download, entry.member, Path(tmp) / "member", name, by_hand)
             download = Path(tmp) / "member"
+        try:  # Only a file that reads as a generator goes into the cache.
+            read_generator(download)
+        except CheckpointError as e:
+            raise CheckpointError(f"{name}: the download from {entry.url} is no generator file "
+                                  f"({str(e).removeprefix(str(download) + ': ')}); nothing kept; {by_hand}") from None
         os.replace(download, target)
     return target
 
 
-def _download(url: str, path: Path, progress: bool) -> None:
+class DownloadRefused(Exception):
+    """What the server sent is not the file: too large, too slow, cut short, or a web page."""
+
+
+def _download(url: str, path: Path, progress: bool, limit: int) -> None:
+    """Stream `url` into `path`: at most `limit` bytes, within DEADLINE_S in all, all the bytes the server
+    announced, and not a web page (a portal's or an error's, served with status 200)."""
+    start = time.monotonic()
     with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, open(path, "wb") as out:
         total = int(response.headers.get("Content-Length") or 0) or None
+        if response.headers.get_content_type() == "text/html":
+            raise DownloadRefused("the server answered with a web page, not the file")
+        if total is not None and total > limit:
+            raise DownloadRefused(f"the server announces {total:,} bytes, more than the {limit:,} expected")
+        received = 0
         with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {url.rsplit('/', 1)[-1]}",
                   disable=not progress) as bar:
-            while chunk := response.read(1 << 20):
+            while chunk := response.read1(min(1 << 20, limit + 1 - received)):  # Returns what has arrived.
+                received += len(chunk)
+                if received > limit:
+                    raise DownloadRefused(f"more than the {limit:,} bytes expected")
+                if time.monotonic() - start > DEADLINE_S:
+                    raise DownloadRefused(f"not finished within {DEADLINE_S} s ({received:,} bytes received)")
                 out.write(chunk)
                 bar.update(len(chunk))
+        if total is not None and received < total:
+            raise DownloadRefused(f"cut short: {received:,} of {total:,} bytes")
+
+
+def _remove_stale_fetches(folder: Path) -> None:
+    """Temporary folders of fetches that a killed process left, once no fetch could still be using them."""
+    for stale in folder.glob(".fetch-*"):
+        try:
+            if time.time() - stale.stat().st_mtime > 2 * DEADLINE_S:
+                shutil.rmtree(stale, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def _check(path: Path, entry: Entry, name: str, by_hand: str) -> str:
@@ -136,13 +175,19 @@ def _check(path: Path, entry: Entry, name: str, by_hand: str) -> str:
 def _extract(archive: Path, member: str, out: Path, name: str, by_hand: str) -> None:
     """Copy one regular file out of a tar archive (nothing else is written, whatever the archive holds)."""
     try:
-        with tarfile.open(archive) as tar:
+        with tarfile.open(archive, mode="r:") as tar:  # The release is a plain tar: no decompression bomb.
             info = tar.getmember(member)
             source = tar.extractfile(info) if info.isfile() else None
             if source is None:
                 raise KeyError(member)
+            if info.size > MAX_BYTES:
+                raise CheckpointError(f"{name}: {member} in {archive.name} has {info.size:,} bytes, more than "
+                                      f"any generator ({MAX_BYTES:,}); {by_hand}")
             with source, open(out, "wb") as f:
                 shutil.copyfileobj(source, f)
+    except tarfile.ReadError:
+        raise CheckpointError(f"{name}: {CATALOGUE[name].url} is not a plain tar archive (the release is one; a "
+                              f"compressed one is not unpacked); {by_hand}") from None
     except (tarfile.TarError, KeyError):
         raise CheckpointError(f"{name}: {archive.name} from {CATALOGUE[name].url} has no file {member}; "
                               f"{by_hand}") from None
