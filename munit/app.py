@@ -13,6 +13,7 @@ import base64
 import io
 import json
 import threading
+import time
 import warnings
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +31,7 @@ MAX_UPLOAD_BYTES = 8 * 2 ** 20  # One request body (two base64 images fit).
 MAX_PIXELS = 16_000_000  # Per image, checked from the header before decoding.
 MAX_STYLES = 16
 MAX_REQUESTS = 16  # POSTs handled at once; more get 503 at once instead of a thread each.
+DRAIN_BYTES = 64 * 2 ** 20  # Of an oversized upload, read and dropped before its 413.
 TIMEOUT_S = 30  # Seconds a connection may stall (e.g. an upload that never finishes).
 STEPS = 9  # Images along the style slider.
 SLIDER_LIMIT = 5.0  # Largest magnitude of an attribute slider value (Fader): beyond, outputs saturate.
@@ -238,15 +240,46 @@ def make_handler(app: App, max_bytes: int = MAX_UPLOAD_BYTES, allowed_hosts: set
                 raise UploadError(f"Content-Length must be a number of bytes, got {text[:20]!r}")
             length = int(text)
             if length > max_bytes:
+                self._drain(length)
                 raise UploadError(f"upload of {length:,} bytes is more than the {max_bytes:,} allowed",
                                   HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
             try:
-                request = json.loads(self.rfile.read(length))
+                request = json.loads(self._body(length))
             except (ValueError, UnicodeDecodeError, RecursionError):
                 raise UploadError("the request body is not JSON") from None
             if not isinstance(request, dict):
                 raise UploadError("the request body must be a JSON object")
             return request
+
+        def _body(self, length: int) -> bytes:
+            """The request body, read as it arrives within `timeout_s` in all (the socket's timeout is per
+            read: a body trickled a byte at a time held its thread, and a slot, for ever)."""
+            deadline, parts, left = time.monotonic() + timeout_s, [], length
+            while left:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                self.connection.settimeout(remaining)
+                chunk = self.rfile.read1(min(left, 1 << 16))
+                if not chunk:
+                    raise UploadError(f"the request body ended after {length - left:,} of {length:,} bytes")
+                parts.append(chunk)
+                left -= len(chunk)
+            return b"".join(parts)
+
+        def _drain(self, length: int) -> None:
+            """Read and drop an oversized body (up to DRAIN_BYTES, within the timeout, until a second passes
+            without data) so that its client, still sending, gets the 413 instead of a broken pipe."""
+            deadline, left = time.monotonic() + timeout_s, min(length, DRAIN_BYTES)
+            try:
+                while left and time.monotonic() < deadline:
+                    self.connection.settimeout(min(max(deadline - time.monotonic(), 0.01), 1.0))
+                    chunk = self.rfile.read1(min(left, 1 << 16))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
+            except OSError:  # Timed out or gone: answer anyway.
+                pass
 
         def _json(self, status: HTTPStatus, payload: dict) -> None:
             self._send(status, json.dumps(payload).encode(), "application/json")
@@ -276,6 +309,10 @@ def make_server(translator: Translator, host: str = "127.0.0.1", port: int = 786
         hosts = {host.lower()}
         if host in ("127.0.0.1", "localhost", "::1"):
             hosts |= {"127.0.0.1", "localhost", "[::1]"}
-    server = ThreadingHTTPServer((host, port), make_handler(App(translator, max_pixels), max_bytes, hosts, timeout_s))
+    server = _Server((host, port), make_handler(App(translator, max_pixels), max_bytes, hosts, timeout_s))
     server.daemon_threads = True
     return server
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # Connections waiting to be accepted: with 5, a burst of 50 got resets.

@@ -401,3 +401,47 @@ def test_fuzzed_requests_get_one_answer_each_with_bounded_memory(server, content
     got, data = raw_post(server, body, headers, timeout=120)
     assert got == 200 or ("error" in data and 400 <= got < 600), (got, data)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 1.5 * 2 ** 20  # kB: 1.5 GB.
+
+
+def test_trickled_bodies_a_burst_and_an_oversized_upload_each_get_an_answer(tmp_path):
+    """16 bodies trickled a byte every 0.5 s held every slot for ever (the timeout was per read) and every
+    other request got 503; 50 connections at once got 9-20 resets; a 9 MB upload got a broken pipe instead
+    of its 413. A real server on the loopback, timeout 3 s."""
+    train(tiny_config(max_iter=1), tmp_path / "run", torch.device("cpu"), progress=False)
+    server = make_server(Translator.from_pretrained(tmp_path / "run", "cpu"), port=0, timeout_s=3,
+                         max_bytes=2 ** 20)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url, port = f"http://127.0.0.1:{server.server_address[1]}", server.server_address[1]
+    trickles = []
+    try:
+        for _ in range(16):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+            sock.sendall(b"POST /api/translate HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 1000\r\n\r\n" % port)
+            trickles.append(sock)
+        start = time.monotonic()
+        while time.monotonic() - start < 6:  # Past the 3 s deadline, a byte every 0.5 s.
+            for sock in trickles:
+                try:
+                    sock.send(b" ")
+                except OSError:
+                    pass
+            time.sleep(0.5)
+        assert post(url, "translate", {"image": b64(png_bytes()), "num_styles": 1})[0] == 200
+        answers = {sock.recv(4096).split(b" ")[1] for sock in trickles}
+        assert answers == {b"408"}, answers
+
+        def info(_):
+            with urllib.request.urlopen(f"{url}/api/info", timeout=60) as response:
+                return response.status
+        with ThreadPoolExecutor(50) as pool:
+            assert list(pool.map(info, range(50))) == [200] * 50
+
+        body = json.dumps({"image": "A" * (9 * 2 ** 20)}).encode()
+        status, data = post(url, "translate", body)
+        assert status == 413 and "is more than the 1,048,576 allowed" in data["error"]
+    finally:
+        for sock in trickles:
+            sock.close()
+        server.shutdown()
+        server.server_close()
