@@ -24,7 +24,7 @@ from PIL import Image
 
 from munit.api import Translator
 from munit.data.images import DataError
-from munit.errors import UsageError
+from munit.errors import UsageError, UserError
 
 FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF"}
 MAX_UPLOAD_BYTES = 8 * 2 ** 20  # One request body (two base64 images fit).
@@ -211,6 +211,8 @@ def make_handler(app: App, max_bytes: int = MAX_UPLOAD_BYTES, allowed_hosts: set
                 self.close_connection = True
                 self._json(HTTPStatus.REQUEST_TIMEOUT, {"error": f"the request body did not arrive within "
                                                                f"{timeout_s} s"})
+            except UserError as e:  # What the command line says of the same input (e.g. a photo for labels).
+                self._json(HTTPStatus.BAD_REQUEST, {"error": str(e)})
             except Exception as e:  # A bug: still one answer per request, and the server goes on.
                 self.close_connection = True
                 self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {type(e).__name__}"})

@@ -445,3 +445,21 @@ def test_trickled_bodies_a_burst_and_an_oversized_upload_each_get_an_answer(tmp_
             sock.close()
         server.shutdown()
         server.server_close()
+
+
+def test_a_label_map_model_refuses_a_photo_with_the_command_lines_message(tmp_path_factory):
+    """A photo, or a class id beyond label_nc, sent to a pix2pixHD label-map model's page gave HTTP 500
+    "internal error: DataError"; it gets the command line's message with a 400."""
+    pages = serve(tmp_path_factory.mktemp("labels"), method="pix2pixhd", label_nc=5, use_instance=True,
+                  gen={"dim": 4, "n_downsample": 1, "n_res": 1}, dis={"dim": 4, "n_layer": 2})
+    url = next(pages)
+    try:
+        status, data = post(url, "translate", {"image": b64(png_bytes())})
+        assert status == 400 and "label map" in data["error"] and "internal error" not in data["error"]
+        ids = Image.fromarray(np.full((32, 32), 9, dtype=np.uint8), "L")
+        buffer = io.BytesIO()
+        ids.save(buffer, format="PNG")
+        status, data = post(url, "translate", {"image": b64(buffer.getvalue())})
+        assert status == 400 and "9" in data["error"] and "internal error" not in data["error"]
+    finally:
+        pages.close()
