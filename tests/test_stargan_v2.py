@@ -8,8 +8,10 @@ import warnings
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from munit.api import Translator
+from munit.cli import main
 from munit.config import ConfigError, UnusedKeyWarning
 from munit.data import batches, build_data, build_split, displays
 from munit.data.builtin import HUE_MODES
@@ -22,7 +24,7 @@ from munit.methods.stargan_v2 import StarGANv2
 from munit.nets.stargan_v2 import MappingNetwork
 from munit.training.loop import Trainer, train
 
-from helpers import params, step_inputs, tiny_config, write_image
+from helpers import params, step_inputs, tiny_config, tiny_raw, write_image
 
 CPU = torch.device("cpu")
 SMALL = {"gen": {"dim": 8, "style_dim": 8, "mlp_dim": 16, "latent_dim": 4}, "dis": {"dim": 8}}
@@ -69,6 +71,25 @@ def test_bad_domain_layouts_are_refused_naming_the_folder(tmp_path):
     for bad in ("cat", "a,b", "cat,cat", "cat,,dog", "../x,dog"):
         with pytest.raises(ConfigError, match="'domains' is"):
             stargan(domains=bad)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("red,blue", "may not hold commas"), (" cat", "start or end with spaces"), ("dog ", "start or end with spaces"),
+    ("a", "the domain names a and b are the two-domain layout's"), ("B", "the domain names a and b"),
+])
+def test_domain_folders_whose_names_a_run_cannot_keep_are_refused_at_training(tmp_path, capsys, name, message):
+    """"red,blue", " cat" or "dog " gave "image folder not found" (the saved names are split on commas and
+    stripped); a folder "a" trained, and then translate, sample and export refused the run."""
+    domain_folders(tmp_path, {name: 2, "horse": 2})
+    domain_folders(tmp_path, {name: 2, "horse": 2}, "test")
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({**tiny_raw(method="stargan_v2", **SMALL), "data_root": str(tmp_path)}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnusedKeyWarning)
+        assert main(["train", "--config", str(config), "--output", str(tmp_path / "run"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"train/{name}" in err[0] and message in err[0]
+    assert not (tmp_path / "run").exists()
 
 
 def test_builtin_domains_are_the_hue_modes_with_the_configured_count_each():

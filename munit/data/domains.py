@@ -52,7 +52,23 @@ def domain_names(cfg: Config) -> list[str]:
     if len(names) < 2:
         raise DataError(f"{train}: found {len(names)} domain folder(s) ({', '.join(names) or 'none'}); "
                         "expected one folder of images per domain, at least two")
+    for name in names:
+        check_domain_name(name, train / name)
     return names
+
+
+RESERVED_DOMAINS = ("a", "b")  # A direction "a2b" or a target "a" means the two-domain layout's A and B.
+
+
+def check_domain_name(name: str, folder: Path) -> None:
+    """A domain folder's name must survive being saved in `domains` (comma-separated, stripped) and being
+    asked for as a direction's target; DataError naming the folder otherwise."""
+    if "," in name or name != name.strip() or not name:
+        raise DataError(f"{folder}: a domain folder's name may not hold commas or start or end with spaces "
+                        f"(the run keeps its domains as one comma-separated list); rename {name!r}")
+    if name.lower() in RESERVED_DOMAINS:
+        raise DataError(f"{folder}: the domain names a and b are the two-domain layout's A and B (a run "
+                        f"trained with them could not be asked to translate into {name!r}); rename it")
 
 
 def resolve_domains(cfg: Config) -> Config:
