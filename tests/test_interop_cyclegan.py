@@ -254,6 +254,19 @@ def test_munit_cut_and_pix2pix_runs_export_to_the_official_layout_and_back(tmp_p
     torch.testing.assert_close(imported.translate(x), run.translate(x), rtol=0, atol=0)
 
 
+def test_a_small_pix2pix_run_exported_reads_back(tmp_path):
+    """A pix2pix run at crop 32 exported with export-cyclegan was refused on reading ("expected at least 48
+    px for ... dis.n_layer=4"): the reader gave the file, which holds no discriminator, a default one."""
+    overrides = [*TINY, "max_iter=1", "gen.dim=8", "new_size=32", "crop_image_height=32", "crop_image_width=32"]
+    train(load_config(ROOT / "configs" / "pix2pix.yaml", overrides), tmp_path / "run", torch.device("cpu"),
+          progress=False)
+    assert main(["export-cyclegan", str(tmp_path / "run"), "--output", str(tmp_path / "official")]) == 0
+    imported = Translator.from_pretrained(tmp_path / "official" / "latest_net_G.pth", device="cpu")
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    run = Translator.from_pretrained(tmp_path / "run", device="cpu")
+    torch.testing.assert_close(imported.translate(x), run.translate(x), rtol=0, atol=0)
+
+
 def test_only_runs_of_methods_with_an_official_layout_export(tmp_path, capsys):
     train(tiny_config(max_iter=2), tmp_path / "run", torch.device("cpu"), progress=False)
     assert main(["export-cyclegan", str(tmp_path / "run"), "--output", str(tmp_path / "official")]) == 2

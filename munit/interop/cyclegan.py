@@ -163,6 +163,10 @@ def load_generator(path: str | Path, device: torch.device | str = "cpu", size: i
         raw["test_noise"] = test_noise
     else:
         raw.update(new_size=size, crop_image_height=size, crop_image_width=size)
+    # The file holds no discriminator: give the unused one as many layers as the image size allows (the
+    # default 4 needs 48 px, which refused the generator of a 32-px pix2pix run).
+    side = raw["crop_image_height"]
+    raw["dis"] = {"n_layer": max(1, min(3, (side // 3).bit_length() - 1))}
     cfg = config_from_dict(raw, source=f"{path} (architecture read from the file)", warn_unused=False)
     name = KINDS[kind][1]
     model = build_model(cfg, {}, path, 0, device, required=())
