@@ -190,7 +190,10 @@ def make_handler(app: App, max_bytes: int = MAX_UPLOAD_BYTES, allowed_hosts: set
         timeout = timeout_s  # A stalled upload frees its thread after this long.
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-            if self.path in ("/", "/index.html"):
+            problem = self._foreign_host()
+            if problem:
+                self._json(HTTPStatus.FORBIDDEN, {"error": problem})
+            elif self.path in ("/", "/index.html"):
                 self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")
             elif self.path == "/api/info":
                 self._json(HTTPStatus.OK, app.info())
@@ -223,10 +226,10 @@ def make_handler(app: App, max_bytes: int = MAX_UPLOAD_BYTES, allowed_hosts: set
             """The JSON body of a same-origin POST to /api/..., checked before it is read."""
             if not self.path.startswith("/api/"):
                 raise UploadError(f"no action {self.path}", HTTPStatus.NOT_FOUND)
-            host, port = self.headers.get("Host", ""), self.server.server_address[1]
-            if allowed_hosts is not None and host.lower() not in {f"{h}:{port}" for h in allowed_hosts} | (
-                    allowed_hosts if port == 80 else set()):
-                raise UploadError(f"Host {host!r} is not this server's address", HTTPStatus.FORBIDDEN)
+            problem = self._foreign_host()
+            if problem:
+                raise UploadError(problem, HTTPStatus.FORBIDDEN)
+            host = self.headers.get("Host", "")
             origin = self.headers.get("Origin")
             if origin is not None and origin.lower() != f"http://{host.lower()}":
                 raise UploadError(f"requests from {origin!r} are not accepted (other sites may not use this page)",
@@ -247,11 +250,23 @@ def make_handler(app: App, max_bytes: int = MAX_UPLOAD_BYTES, allowed_hosts: set
                                   HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
             try:
                 request = json.loads(self._body(length))
-            except (ValueError, UnicodeDecodeError, RecursionError):
+            except ValueError as e:
+                if "integer string conversion" in str(e):  # Python's limit on the digits of an int.
+                    raise UploadError("the request holds a number of more than 4,300 digits") from None
+                raise UploadError("the request body is not JSON") from None
+            except (UnicodeDecodeError, RecursionError):
                 raise UploadError("the request body is not JSON") from None
             if not isinstance(request, dict):
                 raise UploadError("the request body must be a JSON object")
             return request
+
+        def _foreign_host(self) -> str | None:
+            """Why the Host header is not this server's address (DNS rebinding), or None."""
+            host, port = self.headers.get("Host", ""), self.server.server_address[1]
+            if allowed_hosts is not None and host.lower() not in {f"{h}:{port}" for h in allowed_hosts} | (
+                    allowed_hosts if port == 80 else set()):
+                return f"Host {host!r} is not this server's address"
+            return None
 
         def _body(self, length: int) -> bytes:
             """The request body, read as it arrives within `timeout_s` in all (the socket's timeout is per

@@ -330,6 +330,8 @@ def raw_post(url: str, body: bytes, headers: dict[str, str], timeout: float = 60
     ({"Content-Type": "application/json"}, b'{"image": "IMG", "num_styles": true}', 400, "num_styles must be"),
     ({"Content-Type": "application/json"}, b'{"seed": 1}', 400, "image: missing"),
     ({"Content-Type": "application/json"}, b"[" * 100_000, 400, "not JSON"),
+    ({"Content-Type": "application/json"}, b'{"image": "IMG", "seed": ' + b"9" * 5000 + b"}", 400,
+     "a number of more than 4,300 digits"),
 ])
 def test_only_same_origin_json_requests_are_served(server, headers, body, status, message):
     """What a cross-site form or fetch, a DNS-rebinding page or a broken client sends, as real requests."""
@@ -338,6 +340,22 @@ def test_only_same_origin_json_requests_are_served(server, headers, body, status
     headers = {"Content-Length": str(len(body)), **headers}
     got, data = raw_post(server, body, headers)
     assert got == status and message in data["error"], data
+
+
+def test_a_foreign_host_gets_403_on_every_page(server):
+    """GET / and /api/info answered 200 to a foreign Host header (a DNS-rebinding page could read the
+    model's description) while POSTs got 403, as the docs say every request does."""
+    host, port = server.removeprefix("http://").split(":")
+    for path in ("/", "/api/info", "/nowhere"):
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        conn.putrequest("GET", path, skip_host=True)
+        conn.putheader("Host", "evil.example")
+        conn.endheaders()
+        response = conn.getresponse()
+        assert response.status == 403 and "is not this server's address" in json.loads(response.read())["error"]
+        conn.close()
+    with urllib.request.urlopen(f"{server}/api/info", timeout=30) as response:
+        assert response.status == 200
 
 
 def test_same_origin_requests_from_the_page_are_served(server):
