@@ -169,6 +169,7 @@ def test_a_full_disk_at_training_start_and_in_translate_gives_one_line(small_dis
                  str(small_disk / "out"), "--num-styles", "50"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "No space left on device" in err[0], err
+    assert str(small_disk / "out" / "0_style") in err[0]  # The file it could not write.
     assert not list((small_disk / "out").glob(".*.tmp"))
 
 
@@ -185,3 +186,18 @@ def test_files_are_written_with_the_users_umask(tmp_path):
         os.umask(old)
     modes = [(tmp_path / name).stat().st_mode & 0o777 for name in ("a.txt", "b.pt", "c.txt")]
     assert modes == [0o644, 0o644, 0o640]
+
+
+def test_training_into_a_read_only_filesystem_says_so(small_disk, tmp_path, capsys):
+    """Resuming on a filesystem remounted read-only advised "continue with --resume once there is room"."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "max_iter": 2}))
+    run = small_disk / "run"
+    assert main(["train", "--config", str(config), "--output", str(run), "--no-progress"]) == 0
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    config.write_text(yaml.safe_dump({**TINY, "max_iter": 4}))
+    code = main(["train", "--config", str(config), "--output", str(run), "--resume", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "Read-only file system" in err[0] and "must be writable" in err[0] and "room" not in err[0]
+    assert load_checkpoint(latest_checkpoint(run))["iteration"] == 2

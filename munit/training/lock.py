@@ -40,7 +40,10 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         yield
         return
     path = run_dir / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:  # A read-only or foreign folder: nothing of the run can be written either.
+        raise OSError(e.errno, f"{e.strerror}; the run folder must be writable to train into it", str(path)) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

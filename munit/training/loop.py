@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import shutil
 import sys
 import time
@@ -461,9 +462,13 @@ def _train(cfg: Config, run_dir: Path, device: torch.device, resume: bool, progr
 
 def _write_error(run_dir: Path, e: OSError, trainer: Trainer) -> RunWriteError:
     last_good = latest_checkpoint(run_dir)
+    remedy = {errno.ENOSPC: "once there is room", errno.EDQUOT: "once there is room",
+              errno.EROFS: "once the folder is writable (its filesystem is read-only)",
+              errno.EACCES: "once the folder is writable (permission denied)",
+              errno.EPERM: "once the folder is writable (permission denied)"}.get(e.errno, "once it can be written")
     return RunWriteError(f"{run_dir}: cannot write {e.filename or 'the run'} ({e.strerror or e}) at iteration "
                          f"{trainer.iteration}; the latest checkpoint {last_good or '(none yet)'} is intact, "
-                         "continue with --resume once there is room")
+                         f"continue with --resume {remedy}")
 
 
 def channels_last(batch):
