@@ -185,9 +185,19 @@ class Translator:
     def decode(self, content: torch.Tensor, domain: str, style: torch.Tensor | None = None) -> torch.Tensor:
         """Images (N, C, H, W) in [-1, 1] of `domain` from content codes and style codes (N, style_dim)
         (random when None)."""
+        self._domain(domain)
+        if not isinstance(content, torch.Tensor) or content.dim() != 4 or not content.is_floating_point():
+            shape = tuple(content.shape) if isinstance(content, torch.Tensor) else type(content).__name__
+            raise UsageError(f"content codes must be a float tensor (N, C', H', W') from encode_content, got {shape}")
+        if not bool(torch.isfinite(content).all()):
+            raise UsageError("content codes hold NaN or infinite values")
         if style is not None:
             style = _as_codes(style, content.shape[0], self.cfg.gen.style_dim).to(self.device)
-        return self.method.decode(self.nets, content.to(self.device), domain, style)
+        try:
+            return self.method.decode(self.nets, content.to(self.device), domain, style)
+        except RuntimeError as e:  # Channels (or a size) this decoder was not built for.
+            raise UsageError(f"content codes of shape {tuple(content.shape)} do not fit the {domain} decoder "
+                             f"({str(e).splitlines()[0][:160]}); use encode_content's") from None
 
     @torch.no_grad()
     def interpolate(self, image: ImageLike, style_a: ImageLike | torch.Tensor, style_b: ImageLike | torch.Tensor,
@@ -212,13 +222,22 @@ class Translator:
         return self.method.direction(value if value is not None else self.method.directions[0])
 
     # Conversion between the accepted image kinds and (N, C, H, W) tensors.
+    def _domain(self, domain: str) -> str:
+        """`domain` if the method has it (a, b, or a multi-domain method's names); UsageError naming them."""
+        known = ("a", *self.method.domains) if self.method.multi_domain else ("a", "b")
+        if domain not in known:
+            raise UsageError(f"domain {domain!r}: method {self.method.name!r} has the domains "
+                             f"{', '.join(known[1:] if self.method.multi_domain else known)}")
+        return domain
+
     def _to_batch(self, images: ImageLike, domain: str) -> tuple[torch.Tensor, str]:
-        channels = self.cfg.channels(domain)
+        channels = self.cfg.channels(self._domain(domain))
         if isinstance(images, torch.Tensor):
             x = images if images.dim() == 4 else images.unsqueeze(0)
             if x.dim() != 4 or x.shape[1] != channels or x.numel() == 0:
                 raise UsageError(f"expected a tensor (C, H, W) or (N, C, H, W) with C = {channels} for domain "
                                  f"{domain}, got shape {tuple(images.shape)}")
+            self._check_tensor(x, domain)
             return x.to(self.device, torch.float32), "tensor" if images.dim() == 4 else "tensor1"
         if isinstance(images, Image.Image):
             return self._pil_batch([images], domain), "pil"
@@ -233,7 +252,34 @@ class Translator:
             return self._pil_batch(pils, domain), "array" if images.ndim == 4 else "array1"
         raise UsageError(f"expected PIL images, a uint8 numpy array or a float tensor, got {type(images).__name__}")
 
+    def _check_tensor(self, x: torch.Tensor, domain: str) -> None:
+        """Tensors are taken as they are, so they must already be what the networks take: floats in [-1, 1]
+        (uint8, integer or boolean tensors, 0..255 values, NaN gave garbage) of a size the generators keep
+        (a 30 x 30 tensor came back 28 x 28; 2 x 2 failed inside a padding)."""
+        if not x.is_floating_point():
+            raise UsageError(f"expected a float tensor in [-1, 1], got {str(x.dtype).removeprefix('torch.')} "
+                             "(from uint8: x.float() / 127.5 - 1)")
+        if not bool(torch.isfinite(x).all()):
+            raise UsageError("the image tensor holds NaN or infinite values")
+        low, high = float(x.min()), float(x.max())
+        if low < -1.01 or high > 1.01:
+            raise UsageError(f"expected values in [-1, 1], got {low:.3g} to {high:.3g} (from 0..255: x / 127.5 - 1)")
+        height, width = x.shape[2:]
+        if self.method.fixed_size:
+            size = (self.cfg.crop_image_height, self.cfg.crop_image_width)
+            if (height, width) != size:
+                raise UsageError(f"method {self.method.name!r} takes {size[0]}x{size[1]} tensors, got {height}x"
+                                 f"{width} (a PIL image or array is resized for you)")
+            return
+        multiple, least = self.method.size_multiple(), self.method.min_image_size(self.cfg)
+        if height % multiple or width % multiple or min(height, width) < least:
+            raise UsageError(f"tensor sides must be multiples of {multiple} and at least {least} px for these "
+                             f"networks, got {height}x{width} (a PIL image or array is resized for you)")
+
     def _pil_batch(self, images: list[Image.Image], domain: str) -> torch.Tensor:
+        for img in images:
+            if img.width == 0 or img.height == 0:
+                raise UsageError(f"an image of {img.width}x{img.height} pixels has nothing to translate")
         tensors = [self.method.prepare_image(img, domain) for img in images]
         if len({t.shape for t in tensors}) > 1:
             raise UsageError("images of one call must have one size after resizing; pass them one by one")
@@ -326,6 +372,8 @@ def _as_codes(style: torch.Tensor, n: int, style_dim: int) -> torch.Tensor:
     if length != style_dim or style.dim() > 4:
         raise UsageError(f"style codes must be (style_dim,), (N, style_dim) or (N, style_dim, 1, 1) with "
                          f"style_dim = {style_dim}, got shape {tuple(style.shape)}")
+    if not style.is_floating_point() or not bool(torch.isfinite(style).all()):
+        raise UsageError("style codes must be finite floats")
     codes = style.reshape(-1, length)
     if len(codes) not in (1, n):
         raise UsageError(f"got {len(codes)} style codes for {n} images; give 1 or {n}")

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from munit import Translator
+from munit.errors import UsageError
 from munit.training.checkpoint import CheckpointError
 from munit.training.loop import train
 
@@ -168,3 +169,49 @@ def test_a_deeply_nested_pretrained_config_is_refused(translator, tmp_path):
     (folder / "config.json").write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(CheckpointError, match="config.json: not a munit config"):
         Translator.from_pretrained(folder, "cpu")
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: torch.zeros(3, 32, 32, dtype=torch.uint8), "expected a float tensor in [-1, 1], got uint8"),
+    (lambda: torch.zeros(3, 32, 32, dtype=torch.int64), "got int64"),
+    (lambda: torch.zeros(3, 32, 32, dtype=torch.bool), "got bool"),
+    (lambda: torch.full((3, 32, 32), 200.0), "expected values in [-1, 1], got 200 to 200"),
+    (lambda: torch.full((3, 32, 32), float("nan")), "holds NaN or infinite values"),
+    (lambda: torch.zeros(3, 31, 31), "multiples of 2 and at least 16 px for these networks, got 31x31"),
+    (lambda: torch.zeros(3, 2, 2), "got 2x2"),
+])
+def test_tensors_that_are_not_what_the_networks_take_are_refused(translator, make, message):
+    """uint8, integer, boolean, 0..255 or NaN tensors were translated into garbage; a 30 x 30 tensor came back
+    28 x 28 and a 2 x 2 one failed inside a padding."""
+    with pytest.raises(UsageError, match=re.escape(message)):
+        translator.translate(make())
+
+
+def test_other_api_inputs_are_refused_naming_what_was_expected(translator):
+    with pytest.raises(UsageError, match="an image of 0x5 pixels has nothing to translate"):
+        translator.translate(Image.new("RGB", (0, 5)))
+    with pytest.raises(UsageError, match="domain 'c': method 'munit' has the domains a, b"):
+        translator.encode_style(drawing(), "c")
+    with pytest.raises(UsageError, match="style codes must be finite floats"):
+        translator.translate(drawing(), style=torch.full((translator.cfg.gen.style_dim,), float("nan")))
+    content = translator.encode_content(drawing(), "a")
+    with pytest.raises(UsageError, match=r"content codes of shape \(1, 3, .* do not fit the b decoder"):
+        translator.decode(content[:, :3], "b")
+    with pytest.raises(UsageError, match="content codes hold NaN"):
+        translator.decode(content * float("nan"), "b")
+    assert translator.decode(content, "b").shape[1] == 3  # The codes encode_content gives still decode.
+
+
+def test_cogan_takes_tensors_of_its_size_only_and_no_nan(tmp_path):
+    """CoGAN's translation (a latent search) returned NaN for a NaN input, accepted 0..255 tensors, and a
+    tensor of another size failed inside torch without the size it takes."""
+    train(tiny_config(method="cogan", max_iter=1, latent_search_steps=2), tmp_path / "run", torch.device("cpu"),
+          progress=False)
+    cogan = Translator.from_pretrained(tmp_path / "run", device="cpu")
+    with pytest.raises(UsageError, match="holds NaN"):
+        cogan.translate(torch.full((3, 32, 32), float("nan")))
+    with pytest.raises(UsageError, match="expected values in"):
+        cogan.translate(torch.full((3, 32, 32), 255.0))
+    with pytest.raises(UsageError, match="method 'cogan' takes 32x32 tensors, got 48x48"):
+        cogan.translate(torch.zeros(3, 48, 48))
+    assert cogan.translate(torch.zeros(3, 32, 32)).shape == (3, 32, 32)
