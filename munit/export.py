@@ -11,9 +11,11 @@ take their training crop size only. `export.json` lists every graph's inputs and
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import logging
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -105,6 +107,7 @@ def _onnx(module: torch.nn.Module, args: dict[str, torch.Tensor], path: Path, mu
         import onnxscript  # noqa: F401  (the exporter needs it)
     except ImportError:
         raise MissingExtra("ONNX export needs onnx and onnxscript: pip install 'munit[export]'") from None
+    check_room(module, path)
     quiet = contextlib.redirect_stdout(io.StringIO())
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # Notes about torchvision ops it need not register.
     with warnings.catch_warnings(), quiet, tempfile.TemporaryDirectory(dir=path.parent) as tmp:
@@ -117,8 +120,20 @@ def _onnx(module: torch.nn.Module, args: dict[str, torch.Tensor], path: Path, mu
         tmp_path.replace(path)
 
 
+def check_room(module: torch.nn.Module, path: Path) -> None:
+    """Refuse to write `module` where its file would not fit: TorchScript's writer aborts the process (a C++
+    abort, rc 134) on a full disk, leaving its temporary folder behind."""
+    tensors = [*module.parameters(), *module.buffers()]
+    needed = sum(t.numel() * t.element_size() for t in tensors) * 11 // 10 + 2 ** 16  # Weights, code, zip.
+    free = shutil.disk_usage(path.parent).free
+    if free < needed:
+        raise OSError(errno.ENOSPC, f"No space left on device: the graph needs about {needed / 2 ** 20:.2f} MB, "
+                      f"{free / 2 ** 20:.2f} MB free", str(path))
+
+
 def _torchscript(module: torch.nn.Module, args: dict[str, torch.Tensor], path: Path, multiple: int) -> None:
     """Traced: the graph holds no Python control flow, so batch and image size stay free."""
+    check_room(module, path)
     with warnings.catch_warnings(), tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(module, tuple(args.values()), check_trace=False)

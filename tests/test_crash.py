@@ -201,3 +201,16 @@ def test_training_into_a_read_only_filesystem_says_so(small_disk, tmp_path, caps
     assert code == 2 and len(err) == 1, err
     assert "Read-only file system" in err[0] and "must be writable" in err[0] and "room" not in err[0]
     assert load_checkpoint(latest_checkpoint(run))["iteration"] == 2
+
+
+def test_export_into_a_nearly_full_disk_stops_in_one_line_and_leaves_no_folder(small_disk, tmp_path, capsys):
+    """`munit export --format torchscript` into a nearly full disk: a C++ abort (rc 134, 17 lines of c10
+    frames) and a temporary folder left behind. Now a real one-line refusal before anything is written."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "max_iter": 1}))
+    assert main(["train", "--config", str(config), "--output", str(tmp_path / "run"), "--no-progress"]) == 0
+    fill(small_disk, leave=4096)  # Less than the graph's file: its writer would abort.
+    code = main(["export", str(tmp_path / "run"), "--format", "torchscript", "--output", str(small_disk / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "No space left on device" in err[0] and "MB free" in err[0], err
+    assert [p.name for p in (small_disk / "out").iterdir()] == []
