@@ -242,6 +242,10 @@ def test_networks_too_large_as_a_whole_are_refused_before_any_allocation(run, tm
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "these settings build networks of" in err[0] and "at most 400 M" in err[0]
     assert not (tmp_path / "r").exists()
+    assert main(["train", "--config", str(config), "--output", str(tmp_path / "r"), "--no-progress", "--set",
+                 "new_size=16384", "--set", "crop_image_height=16384", "--set", "crop_image_width=16384"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "at 16384x16384 px makes" in err[0] and "GB of activations" in err[0]
     state = torch.load(run / "checkpoints" / "ckpt_00000002.pt", weights_only=True)
     state["config"]["gen"].update(dim=512, n_downsample=5)
     torch.save(state, tmp_path / "huge.pt")

@@ -105,13 +105,19 @@ def check_config(cfg: Config, source: str) -> None:
 MAX_PARAMETERS = 400_000_000  # 1.6 GB of float32 weights: 2x pix2pixHD's 2048-px generator and discriminators.
 
 
+MAX_ACTIVATIONS = 128 * 2 ** 30  # Bytes of one translation's activations at the crop and batch: beyond any device.
+
+
 def check_network_size(cfg: Config, source: str) -> None:
-    """Refuse settings whose networks together hold more than MAX_PARAMETERS weights, counted by building
-    them on the meta device (no memory): each key has its own limit, but gen.dim=512 with
-    gen.n_downsample=5, both within theirs, asked for 8 GB and failed inside the allocator."""
+    """Refuse settings whose networks together hold more than MAX_PARAMETERS weights, or whose translation
+    of one batch at the crop size makes more than MAX_ACTIVATIONS bytes of activations (what training keeps
+    for its backward is several times that), both measured on the meta device (no memory): each key has its
+    own limit, but gen.dim=512 with gen.n_downsample=5, both within theirs, asked for 8 GB and failed
+    inside the allocator."""
     try:
         with torch.device("meta"):
-            nets = METHODS[cfg.method](cfg).build_networks()
+            method = METHODS[cfg.method](cfg)
+            nets = method.build_networks()
     except Exception:  # noqa: BLE001 (a method that cannot be built without data or files: no estimate)
         return
     count = sum(p.numel() for p in nets.parameters())
@@ -119,6 +125,37 @@ def check_network_size(cfg: Config, source: str) -> None:
         raise ConfigError(f"{source}: these settings build networks of {count / 1e6:,.0f} M parameters "
                           f"({4 * count / 2 ** 30:,.1f} GB in float32); munit builds at most "
                           f"{MAX_PARAMETERS / 1e6:.0f} M: lower gen.dim, dis.dim, gen.n_downsample or gen.n_res")
+    made = activation_bytes(method, nets, cfg)
+    if made is not None and made > MAX_ACTIVATIONS:
+        raise ConfigError(f"{source}: translating one batch of {cfg.batch_size} at {cfg.crop_image_height}x"
+                          f"{cfg.crop_image_width} px makes {made / 2 ** 30:,.0f} GB of activations; munit allows "
+                          f"{MAX_ACTIVATIONS / 2 ** 30:.0f} GB: lower the crop, batch_size or gen.dim")
+
+
+def activation_bytes(method: Method, nets, cfg: Config) -> int | None:
+    """Bytes of every module's output in one translation of a batch at the crop size, on the meta device;
+    None where the method's translation cannot run there (a latent search)."""
+    made = [0]
+
+    def count(module, inputs, output):
+        if isinstance(output, torch.Tensor):
+            made[0] += output.numel() * 4
+
+    leaves = [m for m in nets.modules() if not list(m.children())]
+    hooks = [m.register_forward_hook(count) for m in leaves]
+    try:
+        direction = method.direction(method.directions[0])
+        x = torch.zeros(cfg.batch_size, cfg.channels(direction.source), cfg.crop_image_height,
+                        cfg.crop_image_width, device="meta")
+        with torch.no_grad():
+            style = method.styles(nets, cfg.batch_size, torch.device("meta"), domain=direction.target)
+            method.translate(nets, x, direction, style)
+    except Exception:  # noqa: BLE001
+        return None
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return made[0]
 
 
 def _warn_unused(cfg: Config, raw: dict[str, Any], source: str) -> None:

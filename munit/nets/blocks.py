@@ -30,7 +30,7 @@ def float32(x: torch.Tensor) -> torch.Tensor:
 def full_precision(device: torch.device) -> contextlib.AbstractContextManager:
     """Autocast off inside (float32 matmuls), where it is on; otherwise nothing, so that float32 runs, export
     and compilation see no context at all."""
-    if torch.is_autocast_enabled(device.type):
+    if device.type != "meta" and torch.is_autocast_enabled(device.type):  # Meta (size estimates): no autocast.
         return torch.autocast(device.type, enabled=False)
     return contextlib.nullcontext()
 
