@@ -124,13 +124,12 @@ class Fader(Method):
     def generator_loss(self, nets: nn.ModuleDict, gen_pass: FaderPass) -> tuple[torch.Tensor, dict]:
         """The encoder is pushed against the latent discriminator in eval mode (no dropout, running batch-norm
         statistics), as the official `autoencoder_step` calls `lat_dis.eval()`: a thinned-out critic gives a
-        noisier push, and its statistics would follow the encoder's batch."""
+        noisier push, and its statistics would follow the encoder's batch. It stays in eval mode through the
+        backward that follows (activation checkpointing recomputes it there, and must see the same mode); the
+        trainer sets every network back to train mode at the start of each step."""
         lat_dis = nets["lat_dis"]
         lat_dis.eval()
-        try:
-            fooled = self.attribute_loss(lat_dis(gen_pass.fakes["lat_dis"]), gen_pass.flipped)
-        finally:
-            lat_dis.train()
+        fooled = self.attribute_loss(lat_dis(gen_pass.fakes["lat_dis"]), gen_pass.flipped)
         return weighted_total({**gen_pass.terms, "adv_latent": Term(self.lat_dis_weight(), fooled)})
 
     # Inference: sliders (N, domains), one per domain or binary attribute, drive the decoder.
