@@ -38,6 +38,8 @@ MODELS = {
     "MUNIT w/o L_c": ("demo.yaml", ["train_mode=fast", "recon_c_w=0"]),
     "MUNIT w/o L_s": ("demo.yaml", ["train_mode=fast", "recon_s_w=0"]),
     "UNIT": ("unit.yaml", []),
+    "UNIT, seed 1": ("unit.yaml", ["seed=1"]),
+    "UNIT, seed 2": ("unit.yaml", ["seed=2"]),
     "CycleGAN": ("cyclegan.yaml", []),
     "CycleGAN, seed 1": ("cyclegan.yaml", ["seed=1"]),
     "CycleGAN, seed 2": ("cyclegan.yaml", ["seed=2"]),
