@@ -135,7 +135,8 @@ def test_a_model_inside_an_archive_is_extracted_alone_and_an_unknown_hash_is_rep
     assert translator.cfg.method == "cut"
     x = torch.rand(1, 3, 32, 32) * 2 - 1
     torch.testing.assert_close(translator.translate(x), net(x).detach(), rtol=0, atol=1e-6)
-    assert [p.name for p in cache_path("cut/horse2zebra").parent.iterdir()] == ["cut_horse2zebra.pth"]
+    assert sorted(p.name for p in cache_path("cut/horse2zebra").parent.iterdir()) == [
+        "cut_horse2zebra.pth", "cut_horse2zebra.pth.sha256"]  # The file and its hash at first use.
     missing = "checkpoints/cat2dog/latest_net_G.pth"
     monkeypatch.setitem(CATALOGUE, "cut/cat2dog", Entry(entry.url, "test", member=missing))
     with pytest.warns(UserWarning), pytest.raises(CheckpointError, match=f"has no file {missing}"):
@@ -253,3 +254,38 @@ def test_a_fetch_folder_a_killed_process_left_is_removed_once_no_fetch_can_use_i
     with pytest.raises(CheckpointError):
         catalogue.fetch("cyclegan/horse2zebra", progress=False)
     assert not old.exists() and recent.is_dir()  # Another fetch may still be writing into a recent one.
+
+
+def test_a_cached_file_without_a_listed_hash_is_trusted_on_first_use_only(hub, server, monkeypatch):
+    """No hash is published for most released files: the SHA-256 recorded at download catches a cached file
+    that is damaged or replaced later."""
+    folder, base = server
+    data, net = released_generator()
+    (folder / "horse2zebra.pth").write_bytes(data)
+    monkeypatch.setitem(CATALOGUE, "cyclegan/horse2zebra", Entry(f"{base}/horse2zebra.pth", "test"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Translator.from_pretrained("cyclegan/horse2zebra", device="cpu")
+    cached = cache_path("cyclegan/horse2zebra")
+    assert (cached.parent / (cached.name + ".sha256")).read_text().strip() == hashlib.sha256(data).hexdigest()
+    Translator.from_pretrained("cyclegan/horse2zebra", device="cpu")  # Unchanged: served from the cache.
+    other, _ = released_generator(antialias=False)
+    tampered = bytearray(other)
+    tampered[-100] ^= 0xFF  # A flipped byte in the tensor data: still a loadable file.
+    cached.write_bytes(bytes(tampered))
+    with pytest.raises(CheckpointError, match="changed since it was fetched .* damaged or replaced; delete it"):
+        Translator.from_pretrained("cyclegan/horse2zebra", device="cpu")
+
+
+def test_apple2orange_carries_its_expected_size_and_a_different_file_says_what_differs(hub, server, monkeypatch):
+    entry = CATALOGUE["cyclegan/apple2orange"]
+    assert entry.size == 45_575_747 and entry.sha256.startswith("ff989c98f3a077cd")
+    folder, base = server
+    data, _ = released_generator()
+    (folder / "apple2orange.pth").write_bytes(data)
+    monkeypatch.setitem(CATALOGUE, "cyclegan/apple2orange", Entry(f"{base}/apple2orange.pth", entry.source,
+                                                                  size=entry.size, sha256=entry.sha256,
+                                                                  pinned_from=entry.pinned_from))
+    with pytest.raises(CheckpointError, match=f"has {len(data):,} bytes, expected 45,575,747 \\(from a third-party "
+                                              "copy of the released file\\); nothing kept"):
+        Translator.from_pretrained("cyclegan/apple2orange", device="cpu")

@@ -5,8 +5,9 @@ All are BSD-licensed releases: junyanz/pytorch-CycleGAN-and-pix2pix (scripts/dow
 scripts/download_pix2pix_model.sh) and taesungp/contrastive-unpaired-translation (README: one archive,
 pretrained_models.tar, holding `checkpoints/<name>_pretrained/latest_net_G.pth` per model). A file is
 checked against the size and SHA-256 listed here where the catalogue has them; this catalogue was written
-on a machine that cannot reach the authors' server, so most entries have none yet and a fetch prints the
-hash it computed, to be pinned here.
+on a machine that cannot reach the authors' server, so most entries have none yet: a fetch prints the hash
+it computed, to be pinned here, and records it beside the cached file, which must hash so at every later
+use (trust on first use).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tqdm import tqdm
 
 from munit.interop.cyclegan import read_generator
 from munit.training.checkpoint import CheckpointError
+from munit.utils import atomic_write_text
 
 CYCLEGAN_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models/{}.pth"
 PIX2PIX_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch/{}.pth"
@@ -49,6 +51,7 @@ class Entry:
     size: int | None = None
     sha256: str | None = None
     licence: str = "BSD"
+    pinned_from: str = "the catalogue"  # Where the expected size and hash come from, for the error message.
 
 
 CYCLEGAN_SOURCE = "junyanz/pytorch-CycleGAN-and-pix2pix"
@@ -61,8 +64,14 @@ CATALOGUE: dict[str, Entry] = {
                     "facades_label2photo", "iphone2dslr_flower")},
     **{f"pix2pix/{name}": Entry(PIX2PIX_URL.format(name), CYCLEGAN_SOURCE, "unet_256, batch norm")
        for name in ("edges2shoes", "map2sat", "facades_label2photo", "day2night")},
+    # Size and SHA-256 of a third-party copy of the released file: expected, not the authors' own figures.
+    "cyclegan/apple2orange": Entry(CYCLEGAN_URL.format("apple2orange"), CYCLEGAN_SOURCE, "resnet_9blocks, 256 px",
+                                   size=45575747,
+                                   sha256="ff989c98f3a077cd11c2623ed8742e2ef147e81d10b4e4c2ee6935796bda957a",
+                                   pinned_from="a third-party copy of the released file"),
     # The size a third-party download log shows for this file (217,704,720 bytes: unet_256's 54.4 M floats).
-    "pix2pix/sat2map": Entry(PIX2PIX_URL.format("sat2map"), CYCLEGAN_SOURCE, "unet_256, batch norm", size=217704720),
+    "pix2pix/sat2map": Entry(PIX2PIX_URL.format("sat2map"), CYCLEGAN_SOURCE, "unet_256, batch norm", size=217704720,
+                             pinned_from="a third-party download log"),
     **{f"{kind}/{name}": Entry(CUT_URL, CUT_SOURCE, f"{label}, antialiased resnet_9blocks",
                                member=f"checkpoints/{name}_{kind}_pretrained/latest_net_G.pth")
        for kind, label in (("cut", "CUT"), ("fastcut", "FastCUT"))
@@ -89,6 +98,8 @@ def fetch(name: str, progress: bool = True) -> Path:
     if target.is_file():
         if entry.member is None and entry.sha256 is not None:
             _check(target, entry, name, by_hand)  # A file damaged in the cache is deleted and named.
+        else:
+            _check_first_use(target, name)
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_fetches(target.parent)
@@ -111,8 +122,36 @@ def fetch(name: str, progress: bool = True) -> Path:
         except CheckpointError as e:
             raise CheckpointError(f"{name}: the download from {entry.url} is no generator file "
                                   f"({str(e).removeprefix(str(download) + ': ')}); nothing kept; {by_hand}") from None
+        recorded = digest if entry.member is None else _sha256(download)
         os.replace(download, target)
+        atomic_write_text(_digest_file(target), recorded + "\n")
     return target
+
+
+def _digest_file(target: Path) -> Path:
+    return target.with_name(target.name + ".sha256")
+
+
+def _check_first_use(target: Path, name: str) -> None:
+    """Trust on first use: a cached file whose hash the catalogue does not list must still hash as it did
+    when it was fetched (recorded beside it then; a file cached before this check is recorded now)."""
+    recorded_file, digest = _digest_file(target), _sha256(target)
+    if not recorded_file.is_file():
+        atomic_write_text(recorded_file, digest + "\n")
+        return
+    recorded = recorded_file.read_text().strip()
+    if digest != recorded:
+        raise CheckpointError(f"{name}: {target} changed since it was fetched (SHA-256 {digest}, recorded "
+                              f"{recorded}): damaged or replaced; delete it and {recorded_file.name}, and it is "
+                              "fetched again")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class DownloadRefused(Exception):
@@ -159,17 +198,14 @@ def _check(path: Path, entry: Entry, name: str, by_hand: str) -> str:
     size = path.stat().st_size
     if entry.size is not None and size != entry.size:
         path.unlink()
-        raise CheckpointError(f"{name}: {path} has {size:,} bytes, expected {entry.size:,}; "
-                              f"nothing kept; {by_hand}")
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    if entry.sha256 is not None and digest.hexdigest() != entry.sha256:
+        raise CheckpointError(f"{name}: {path} has {size:,} bytes, expected {entry.size:,} (from "
+                              f"{entry.pinned_from}); nothing kept; {by_hand}")
+    digest = _sha256(path)
+    if entry.sha256 is not None and digest != entry.sha256:
         path.unlink()
-        raise CheckpointError(f"{name}: SHA-256 of {path} is {digest.hexdigest()}, expected {entry.sha256}; "
-                              f"nothing kept; {by_hand}")
-    return digest.hexdigest()
+        raise CheckpointError(f"{name}: SHA-256 of {path} is {digest}, expected {entry.sha256} (from "
+                              f"{entry.pinned_from}); nothing kept; {by_hand}")
+    return digest
 
 
 def _extract(archive: Path, member: str, out: Path, name: str, by_hand: str) -> None:
