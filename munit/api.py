@@ -67,9 +67,14 @@ class Translator:
         self._compiled = {}
         return self
 
-    def save_pretrained(self, folder: str | Path) -> Path:
-        """Write config.json and model.safetensors (the generators; no pickle) to `folder`."""
+    def save_pretrained(self, folder: str | Path, license: str | None = None) -> Path:  # noqa: A002
+        """Write config.json and model.safetensors (the generators; no pickle) to `folder`, and a model card
+        (README.md, as the Hugging Face Hub reads it, with the run's sample grid as sample.png when the
+        model comes from a run): `license` (e.g. "mit", "cc-by-4.0") is its licence field, left out (with a
+        warning) when None. Loading reads only config.json and model.safetensors."""
         from safetensors.torch import save
+
+        from munit.card import SAMPLE, latest_grid, model_card, run_folder
 
         folder = Path(folder)
         # Copies: safetensors refuses tensors that share memory (layers tied between generators: CoGAN, UNIT).
@@ -79,6 +84,11 @@ class Translator:
         meta = {"format": "munit-pretrained", "version": 1, "iteration": self.model.iteration,
                 "config": self.cfg.to_dict(), "directions": list(self.method.directions)}
         atomic_write_text(folder / CONFIG_FILE, json.dumps(meta, indent=1))
+        run = run_folder(self.model.source)
+        grid = latest_grid(run) if run is not None else None
+        if grid is not None:
+            atomic_write_bytes(folder / SAMPLE, grid.read_bytes())
+        atomic_write_text(folder / "README.md", model_card(self.cfg, self.model.iteration, self.model.source, license))
         return folder
 
     @torch.no_grad()

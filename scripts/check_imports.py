@@ -5,7 +5,7 @@ first; a module may import its own layer and those below (see docs/architecture.
 
     0 base:      munit.errors, munit.utils, munit.weights, munit.losses, munit.nets.*
     1 config:    munit.config
-    2 parts:     munit.data.*, munit.methods.*, munit.visual
+    2 parts:     munit.data.*, munit.methods.*, munit.visual, munit.card
     3 training:  munit.training.*
     4 inference: munit.inference, munit.tiling, munit.api, munit.interop.* (other codebases' files, read into a Model)
     5 uses:      munit.eval.*, munit.export, munit.app
@@ -23,7 +23,7 @@ from pathlib import Path
 LAYERS = [
     ("base", ("munit.errors", "munit.utils", "munit.weights", "munit.losses", "munit.nets")),
     ("config", ("munit.config",)),
-    ("parts", ("munit.data", "munit.methods", "munit.visual")),
+    ("parts", ("munit.data", "munit.methods", "munit.visual", "munit.card")),
     ("training", ("munit.training",)),
     ("inference", ("munit.inference", "munit.tiling", "munit.api", "munit.interop")),
     ("uses", ("munit.eval", "munit.export", "munit.app")),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -54,6 +55,12 @@ def evaluate(checkpoint: str | Path, protocol_name: str, data: str | None = None
               "munit_version": _version(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     if out is not None:
         append_jsonl(Path(out), record)
+    run = model.source.parent.parent if model.source.parent.name == "checkpoints" else None
+    if run is not None:  # The run keeps its evaluations, for its model card.
+        try:
+            append_jsonl(run / "evaluations.jsonl", record)
+        except OSError as e:
+            warnings.warn(f"{run}: cannot keep the record in evaluations.jsonl ({e.strerror or e})", stacklevel=2)
     return record
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import errno
+import json
+import os
+import platform
 import shutil
 import sys
 import time
@@ -33,6 +36,7 @@ from munit.training.checkpoint import (
 from munit.training.distributed import SINGLE, World, broadcast_state, data_parallel, step_seed
 from munit.training.lock import run_lock
 from munit.training.log import RunLog
+from munit.utils import atomic_write_text
 from munit.visual import write_index, write_sample_grid
 
 NUM_DISPLAY_STYLES = 5  # Random-style columns of a sample grid.
@@ -393,6 +397,7 @@ def _train(cfg: Config, run_dir: Path, device: torch.device, resume: bool, progr
     if world.is_main:
         try:
             save_config(cfg, config_file)
+            atomic_write_text(run_dir / "machine.json", json.dumps(machine(device, world)))  # For model cards.
         except OSError as e:
             raise _write_error(run_dir, e, trainer) from None
 
@@ -458,6 +463,13 @@ def _train(cfg: Config, run_dir: Path, device: torch.device, resume: bool, progr
             warnings.warn(f"skipped unreadable training images: {counts} (skip_bad_images); their neighbours were "
                           "used instead", stacklevel=2)
     return run_dir
+
+
+def machine(device: torch.device, world: World) -> dict:
+    """What the run trains on: the device's name, the processor, the process count, torch's version."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+    return {"device": name, "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+            "processes": world.size, "torch": torch.__version__, "platform": platform.platform()}
 
 
 def _write_error(run_dir: Path, e: OSError, trainer: Trainer) -> RunWriteError:
