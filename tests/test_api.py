@@ -109,8 +109,10 @@ def test_interpolation_runs_from_one_style_to_the_other(translator):
 
 
 def test_save_and_load_pretrained_round_trip_without_pickle(translator, tmp_path):
-    folder = translator.save_pretrained(tmp_path / "pretrained")
-    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
+    folder = translator.save_pretrained(tmp_path / "pretrained", license="mit")
+    names = {p.name for p in folder.iterdir()}  # The weights, their config, the model card and its grid.
+    assert {"config.json", "model.safetensors", "README.md"} <= names <= {"config.json", "model.safetensors",
+                                                                         "README.md", "sample.png"}
     assert not (folder / "model.safetensors").read_bytes().startswith(b"\x80")  # Not a pickle.
     loaded = Translator.from_pretrained(folder, "cpu")
     x = torch.rand(2, 3, 32, 32) * 2 - 1

@@ -352,7 +352,8 @@ def train(cfg: Config, run_dir: str | Path, device: torch.device, resume: bool =
     only the main process writes.
 
     Returns the run directory, which holds config.yaml, checkpoints/, images/ (grids and index.html),
-    log.jsonl, tensorboard/, machine.json (what it trained on) and .munit-lock (its owner's lock). A run folder that this call created is removed again if training fails
+    log.jsonl, tensorboard/, machine.json (what it trained on) and .munit-lock (its owner's lock). A run
+    folder that this call created is removed again if training fails
     before its first checkpoint (nothing in it could be resumed).
     """
     run_dir = Path(run_dir)
