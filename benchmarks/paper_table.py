@@ -139,15 +139,11 @@ def train_model(name: str, runs: Path, iterations: int) -> Path:
 
 
 def training_minutes(run: Path) -> float:
-    """Training time of a run from its log (iterations between log lines over their measured rate)."""
-    import json
+    """Training time of a run from its log (iterations between log lines over their measured rate), as the
+    model card reads it."""
+    from munit.card import training_summary
 
-    minutes, last = 0.0, 0
-    for line in (run / "log.jsonl").read_text().splitlines():
-        entry = json.loads(line)
-        minutes += (entry["iteration"] - last) / max(entry["it_per_s"], 1e-9) / 60
-        last = entry["iteration"]
-    return minutes
+    return training_summary(run).get("training_minutes", 0.0)
 
 
 def sample_figure(runs: dict[str, Path], path: Path, inputs: int = 3, styles: int = 4) -> None:

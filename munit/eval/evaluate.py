@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from munit.card import run_folder
 from munit.config import BUILTIN_PREFIX
 from munit.data import build_dataset, build_split
 from munit.data.domains import build_domains
@@ -55,7 +56,7 @@ def evaluate(checkpoint: str | Path, protocol_name: str, data: str | None = None
               "munit_version": _version(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     if out is not None:
         append_jsonl(Path(out), record)
-    run = model.source.parent.parent if model.source.parent.name == "checkpoints" else None
+    run = run_folder(model.source)
     if run is not None:  # The run keeps its evaluations, for its model card.
         try:
             append_jsonl(run / "evaluations.jsonl", record)
