@@ -69,9 +69,11 @@ MODELS = {
     # Issue 15: CUT and FastCUT, one-sided and contrastive.
     "CUT": ("cut.yaml", []),
     "FastCUT": ("fastcut.yaml", []),
+    "FastCUT, authors' decay": ("fastcut.yaml", ["lr_decay_start=1500"]),
     "CUT, seed 1": ("cut.yaml", ["seed=1"]),
     "FastCUT, seed 1": ("fastcut.yaml", ["seed=1"]),
-    "FastCUT, seed 2": ("fastcut.yaml", ["seed=2"]),
+    "FastCUT, authors' decay, seed 1": ("fastcut.yaml", ["lr_decay_start=1500", "seed=1"]),
+    "FastCUT, authors' decay, seed 2": ("fastcut.yaml", ["lr_decay_start=1500", "seed=2"]),
     "CUT, seed 2": ("cut.yaml", ["seed=2"]),
     # Issue 17: label maps (background and shape kind per pixel, the outline as instance boundary) to photos.
     "pix2pix (label maps)": ("shapelabels_pix2pix.yaml", []),
